@@ -1,0 +1,47 @@
+"""Latents to pictures: the VAE decode with a finite-output guard, and a free latent preview."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+# SDXL latent channels -> RGB, a linear fit of the VAE decoder (as in ComfyUI's SDXL latent format):
+# a live preview that needs no extra weights and costs a 4x3 matrix product.
+SDXL_LATENT_RGB = torch.tensor(
+    [
+        [0.3651, 0.4232, 0.4341],
+        [-0.2533, -0.0042, 0.1068],
+        [0.1076, 0.1111, -0.0362],
+        [-0.3165, -0.2492, -0.2188],
+    ]
+)
+SDXL_LATENT_RGB_BIAS = torch.tensor([0.1084, -0.0175, -0.0011])
+
+
+def latent_preview(latents: torch.Tensor) -> np.ndarray:
+    """First latent of a batch as an (H/8, W/8, 3) uint8 picture."""
+    latent = latents[0].detach().float().cpu().permute(1, 2, 0)
+    rgb = latent @ SDXL_LATENT_RGB + SDXL_LATENT_RGB_BIAS
+    return ((rgb + 1.0) / 2.0).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
+
+
+def decode_latents(pipeline, latents: torch.Tensor) -> list:
+    """Decode to PIL images. fp16 VAEs that overflow are retried in fp32, so no image comes out black."""
+    vae = pipeline.vae
+    needs_upcast = vae.dtype == torch.float16 and vae.config.force_upcast
+    image = _decode(vae, latents, torch.float32 if needs_upcast else vae.dtype)
+    if not torch.isfinite(image).all() and vae.dtype != torch.float32:
+        image = _decode(vae, latents, torch.float32)
+    return pipeline.image_processor.postprocess(image, output_type="pil")
+
+
+@torch.inference_mode()
+def _decode(vae, latents: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    original_dtype = vae.dtype
+    if dtype != original_dtype:
+        vae.to(dtype)
+    try:
+        return vae.decode(latents.to(dtype) / vae.config.scaling_factor, return_dict=False)[0]
+    finally:
+        if dtype != original_dtype:
+            vae.to(original_dtype)

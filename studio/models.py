@@ -1,0 +1,211 @@
+"""PipelineManager: the one owner of torch/diffusers model objects.
+
+It resolves a model source (the reserved name `tiny`, a diffusers folder, a single `.safetensors` file or a
+hub repo id), loads it once with the device's dtype and keeps it resident for every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+from studio import registry
+from studio.settings import DevicePolicy, Settings, resolve_device
+from studio.types import SDXL_SIZE_LIMIT, Limit, ModelInfo
+
+log = logging.getLogger(__name__)
+
+PICKLED_SUFFIXES = frozenset({".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle"})
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+# SDXL's native sizes (width, height): about one megapixel, sides multiples of 64.
+SDXL_NATIVE_SIZES = (
+    (704, 1408), (704, 1344), (768, 1344), (768, 1280), (832, 1216), (832, 1152), (896, 1152), (896, 1088),
+    (960, 1088), (960, 1024), (1024, 1024), (1024, 960), (1088, 960), (1088, 896), (1152, 896), (1152, 832),
+    (1216, 832), (1280, 768), (1344, 768), (1344, 704), (1408, 704), (1472, 704), (1536, 640), (1600, 640),
+    (1664, 576), (1728, 576),
+)  # fmt: skip
+# The tiny model works at 1/16 of SDXL's sizes (its VAE and UNet downsample 4x in all, not 64x).
+TINY_SIZE_DIVISOR = 16
+TINY_SIZE_LIMIT = Limit(32, 256, multiple_of=4)
+
+
+class ModelUnavailable(RuntimeError):
+    """The model cannot be had (offline, missing file, unknown repo); the message says what to do."""
+
+
+class UnsafeCheckpoint(ValueError):
+    """A pickled checkpoint: loading it could run arbitrary code, so it is refused."""
+
+
+def checkpoint_patterns(half_precision: bool) -> tuple[str, ...]:
+    configs = ("model_index.json", "*/config.json", "scheduler/*.json", "tokenizer/*", "tokenizer_2/*")
+    weights = ("*/*.fp16.safetensors",) if half_precision else ("*/diffusion_pytorch_model.safetensors", "*/model.safetensors")
+    return configs + weights
+
+
+class PipelineManager:
+    def __init__(self, settings: Settings, policy: DevicePolicy | None = None):
+        self.settings = settings
+        self.policy = policy or resolve_device(settings.device)
+        self._pipeline = None
+        self._info: ModelInfo | None = None
+        self._base_scheduler_config = None
+
+    @property
+    def pipeline(self):
+        if self._pipeline is None:
+            raise RuntimeError("no model is loaded; call PipelineManager.load first")
+        return self._pipeline
+
+    @property
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            raise RuntimeError("no model is loaded; call PipelineManager.load first")
+        return self._info
+
+    @property
+    def base_scheduler_config(self):
+        """The checkpoint's own noise schedule, which every sampler is built on."""
+        return self._base_scheduler_config
+
+    def load(self, source: str | None = None) -> ModelInfo:
+        source = source or self.settings.model
+        try:
+            pipeline, random_weights = self._load_pipeline(source)
+        except (ModelUnavailable, UnsafeCheckpoint):
+            raise
+        except Exception as error:  # a broken or foreign file: say which, keep the cause for the log
+            raise ModelUnavailable(f"--model {source}: could not be loaded as an SDXL checkpoint ({error})") from error
+        pipeline.set_progress_bar_config(disable=True)
+        if self.policy.device == "cuda":
+            self._use_fp16_safe_vae(pipeline)
+        pipeline.to(self.policy.device)
+        _own_aligned_weights(pipeline)
+        self._pipeline = pipeline
+        self._base_scheduler_config = pipeline.scheduler.config
+        self._info = self._describe(source, random_weights)
+        log.info("loaded %s on %s (%s)", source, self.policy.device, self.policy.dtype_name)
+        return self._info
+
+    def _describe(self, source: str, random_weights: bool) -> ModelInfo:
+        if random_weights:
+            sizes = tuple((w // TINY_SIZE_DIVISOR, h // TINY_SIZE_DIVISOR) for w, h in SDXL_NATIVE_SIZES)
+            size_limit = TINY_SIZE_LIMIT
+        else:
+            sizes, size_limit = SDXL_NATIVE_SIZES, SDXL_SIZE_LIMIT
+        name = Path(source).name if Path(source).exists() else source
+        return ModelInfo(
+            name=name,
+            source=source,
+            random_weights=random_weights,
+            size_limit=size_limit,
+            native_sizes=sizes,
+            device=self.policy.device,
+            dtype=self.policy.dtype_name,
+        )
+
+    def _load_pipeline(self, source: str):
+        from studio import tiny
+
+        if source == tiny.TINY_MODEL_NAME:
+            folder = tiny.ensure_tiny_folder(self.settings.models_dir / "tiny-sdxl")
+            return self._load_folder(folder), True
+        path = Path(source).expanduser()
+        if path.suffix.lower() in PICKLED_SUFFIXES:
+            raise UnsafeCheckpoint(
+                f"--model {source}: '{path.suffix}' checkpoints are pickled and can run code when loaded; "
+                "convert it to .safetensors or use a diffusers folder"
+            )
+        if path.is_dir():
+            return self._load_folder(path), tiny.is_tiny_folder(path)
+        if path.is_file():
+            if path.suffix.lower() != ".safetensors":
+                raise ModelUnavailable(f"--model {source}: expected a .safetensors file or a diffusers folder")
+            return self._load_single_file(path)
+        if HUB_ID.match(source) and not source.startswith((".", "~")):
+            return self._load_folder(self._download(source)), False
+        raise ModelUnavailable(f"--model {source}: no such file or folder, and not a hub repo id like 'org/name'")
+
+    def _load_folder(self, folder: Path):
+        from diffusers import StableDiffusionXLPipeline
+
+        variant = "fp16" if self.policy.dtype_name == "float16" and any(Path(folder).glob("unet/*.fp16.safetensors")) else None
+        return StableDiffusionXLPipeline.from_pretrained(
+            folder,
+            torch_dtype=self.policy.dtype,
+            variant=variant,
+            use_safetensors=True,
+            local_files_only=True,
+            add_watermarker=False,
+        )
+
+    def _load_single_file(self, path: Path):
+        from studio import single_file, tiny
+        from studio.sdxl_config import SDXL_CONFIG_DIR
+
+        is_tiny = single_file.read_single_file_metadata(path).get("studio_tiny") == "1"
+        config_dir = tiny.write_tiny_config_dir(self.settings.models_dir / "tiny-sdxl-config") if is_tiny else SDXL_CONFIG_DIR
+        return single_file.load_single_file_sdxl(path, self.policy.dtype, config_dir), is_tiny
+
+    def _download(self, repo_id: str) -> Path:
+        """Fetch a diffusers checkpoint from the hub into the models folder, with a progress bar."""
+        half = self.policy.dtype_name == "float16"
+        folder = self._snapshot(repo_id, "main", checkpoint_patterns(half))
+        if half and not any(folder.glob("unet/*.safetensors")):
+            folder = self._snapshot(repo_id, "main", checkpoint_patterns(False))  # the repo has no fp16 variant
+        if not any(folder.glob("unet/*.safetensors")):
+            raise ModelUnavailable(f"--model {repo_id}: the repo has no diffusers SDXL weights in safetensors format")
+        return folder
+
+    def _snapshot(self, repo_id: str, revision: str, patterns) -> Path:
+        from huggingface_hub import snapshot_download
+
+        try:
+            return Path(
+                snapshot_download(
+                    repo_id,
+                    revision=revision,
+                    cache_dir=self.settings.models_dir / "hub",
+                    allow_patterns=list(patterns),
+                    local_files_only=self.settings.hub_offline,
+                )
+            )
+        except Exception as error:  # every hub failure means the same thing to the user
+            raise ModelUnavailable(
+                f"Could not get '{repo_id}' from the Hugging Face hub ({type(error).__name__}). "
+                f"Connect once so it can be downloaded into --models-dir ({self.settings.models_dir}), "
+                "or start with --model pointing at a local diffusers folder or .safetensors checkpoint."
+            ) from error
+
+    def _use_fp16_safe_vae(self, pipeline) -> None:
+        """Swap in the fp16-fix VAE; if it cannot be had, decodes upcast to fp32 (see decode.py)."""
+        from diffusers import AutoencoderKL
+
+        if not pipeline.vae.config.force_upcast:
+            return
+        vae_model = registry.SDXL_VAE_FP16_FIX
+        try:
+            folder = self._snapshot(vae_model.repo_id, vae_model.revision, vae_model.allow_patterns)
+            pipeline.vae = AutoencoderKL.from_pretrained(folder, torch_dtype=self.policy.dtype, use_safetensors=True)
+        except (ModelUnavailable, OSError) as error:
+            log.warning("fp16-fix VAE unavailable (%s); decoding in fp32 instead", error)
+
+
+def _own_aligned_weights(pipeline) -> None:
+    """Give every CPU weight its own aligned, contiguous memory.
+
+    Weights memory-mapped from a safetensors file sit at whatever offset the file gives them, and converted
+    single-file weights can be transposed views. CPU matmul kernels choose their path by alignment and
+    layout, so the same values could give results differing in the last bit between a folder and a single
+    file of one model; owned copies make every load of a model compute identically (and at full speed).
+    """
+    import torch
+
+    for module in pipeline.components.values():
+        if not isinstance(module, torch.nn.Module):
+            continue
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if tensor.device.type == "cpu" and (tensor.data_ptr() % 64 or not tensor.is_contiguous()):
+                tensor.data = tensor.data.clone(memory_format=torch.contiguous_format)

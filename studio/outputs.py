@@ -1,0 +1,129 @@
+"""Saved images: PNG files with the request that re-makes them, written atomically; history; reading back.
+
+Each PNG carries two text chunks: `parameters` (the A1111 line format other tools read) and `studio`
+(versioned JSON of the resolved request). Reading back parses JSON and validates it; nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+from studio.types import REQUEST_VERSION, GenerationRequest, ImageRecord, InvalidRequest
+
+STUDIO_CHUNK = "studio"
+PARAMETERS_CHUNK = "parameters"
+MAX_METADATA_BYTES = 64 * 1024
+
+
+def a1111_parameters(request: GenerationRequest) -> str:
+    lines = [request.prompt]
+    if request.negative_prompt:
+        lines.append(f"Negative prompt: {request.negative_prompt}")
+    settings = {
+        "Steps": request.steps,
+        "Sampler": request.sampler,
+        "CFG scale": f"{request.cfg_scale:g}",
+        "Seed": request.seed,
+        "Size": f"{request.width}x{request.height}",
+        "Model": request.model,
+    }
+    lines.append(", ".join(f"{key}: {value}" for key, value in settings.items()))
+    return "\n".join(lines)
+
+
+def studio_metadata(request: GenerationRequest) -> str:
+    return json.dumps({"version": REQUEST_VERSION, "request": request.to_dict()}, ensure_ascii=False)
+
+
+def parse_studio_metadata(text: str) -> GenerationRequest:
+    if len(text) > MAX_METADATA_BYTES:
+        raise InvalidRequest("metadata", f"is larger than {MAX_METADATA_BYTES} bytes")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidRequest("metadata", f"is not valid JSON ({error.msg})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
+        raise InvalidRequest("metadata", "has no 'request' object")
+    version = data.get("version")
+    if version != REQUEST_VERSION:
+        raise InvalidRequest("metadata", f"has version {version!r}; this studio reads version {REQUEST_VERSION}")
+    return GenerationRequest.from_dict(data["request"])
+
+
+def read_request(image: Image.Image | str | Path) -> GenerationRequest:
+    """The request recorded in a studio PNG (a path or an opened image)."""
+    if not isinstance(image, Image.Image):
+        try:
+            with Image.open(image) as opened:
+                return read_request(opened)
+        except (OSError, Image.DecompressionBombError) as error:
+            raise InvalidRequest("image", f"could not be read as a PNG ({error})") from None
+    text = getattr(image, "text", {}).get(STUDIO_CHUNK) or image.info.get(STUDIO_CHUNK)
+    if not text:
+        raise InvalidRequest("image", "has no studio metadata; only PNGs saved by this studio can be loaded")
+    return parse_studio_metadata(text)
+
+
+class OutputStore:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def save(self, image: Image.Image, request: GenerationRequest, when: datetime | None = None) -> ImageRecord:
+        """Write `<root>/YYYY-MM-DD/<HH-MM-SS>_<seed>.png` atomically: a crash never leaves half a file."""
+        when = when or datetime.now()
+        folder = self.root / when.strftime("%Y-%m-%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        info = PngImagePlugin.PngInfo()
+        info.add_text(PARAMETERS_CHUNK, a1111_parameters(request))
+        info.add_itxt(STUDIO_CHUNK, studio_metadata(request))
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=".png")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                image.save(file, format="PNG", pnginfo=info)
+                file.flush()
+                os.fsync(file.fileno())
+            path = self._publish(Path(temporary), folder, f"{when.strftime('%H-%M-%S')}_{request.seed}")
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+        return ImageRecord(str(path), request.seed, image.width, image.height, request, when.isoformat(timespec="seconds"))
+
+    @staticmethod
+    def _publish(temporary: Path, folder: Path, stem: str) -> Path:
+        """Give the finished file its name; a hard link never replaces an image saved the same second."""
+        for n in range(10_000):
+            path = folder / (f"{stem}.png" if n == 0 else f"{stem}_{n}.png")
+            try:
+                os.link(temporary, path)
+                return path
+            except FileExistsError:
+                continue
+            except OSError:  # a file system without hard links: the name check and rename race, rarely
+                if not path.exists():
+                    os.replace(temporary, path)
+                    return path
+        raise FileExistsError(f"no free file name for {stem} in {folder}")
+
+    def history(self, limit: int = 200) -> list[ImageRecord]:
+        """Saved studio images, newest first; files without readable metadata are left out."""
+        paths = sorted(
+            (p for p in self.root.glob("*/*.png") if not p.name.startswith(".")),
+            key=lambda p: p.stat().st_mtime_ns,
+            reverse=True,
+        )
+        records = []
+        for path in paths[:limit]:
+            try:
+                with Image.open(path) as image:
+                    request = read_request(image)
+                    size = image.size
+            except (InvalidRequest, OSError):
+                continue
+            created = datetime.fromtimestamp(path.stat().st_mtime).isoformat(timespec="seconds")
+            records.append(ImageRecord(str(path), request.seed, size[0], size[1], request, created))
+        return records

@@ -1,0 +1,62 @@
+"""Start-up settings: paths, network and device policy. Built once from the command line, then frozen."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
+DEFAULT_PORT = 7865
+DEVICE_CHOICES = ("auto", "cuda", "cpu")
+
+
+class SettingsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Settings:
+    model: str = DEFAULT_MODEL
+    models_dir: Path = Path("models")
+    output_dir: Path = Path("outputs")
+    device: str = "auto"
+    offline: bool = False
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    share: bool = False
+
+    def __post_init__(self):
+        if self.device not in DEVICE_CHOICES:
+            raise SettingsError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, not '{self.device}'")
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"--port must be between 1 and 65535, not {self.port}")
+        object.__setattr__(self, "models_dir", Path(self.models_dir).expanduser())
+        object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser())
+
+    @property
+    def hub_offline(self) -> bool:
+        return self.offline or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    device: str
+    dtype_name: str  # "float16" on CUDA, "float32" on CPU
+
+    @property
+    def dtype(self):
+        import torch
+
+        return getattr(torch, self.dtype_name)
+
+
+def resolve_device(requested: str) -> DevicePolicy:
+    """CUDA with fp16 where a GPU is present (or asked for), else CPU with fp32."""
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise SettingsError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu or auto")
+    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
+        return DevicePolicy("cuda", "float16")
+    return DevicePolicy("cpu", "float32")
