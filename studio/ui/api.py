@@ -1,0 +1,83 @@
+"""The programs' way in: one `/generate` endpoint with named, plain parameters (the request's own fields).
+
+    Client(url).predict(prompt="a red cube", image_count=2, width=64, height=64, steps=2, seed=7,
+                        api_name="/generate")
+
+returns `{"images": [{"saved_path", "file", "seed", "width", "height"}, ...], "request": {...},
+"stopped": bool, "skipped": [...]}`: each saved PNG's path on the server and, as `file`, a gradio file that
+gradio_client downloads (it puts the local copy's path there), and the resolved request. A bad value is
+an error naming its field; the server carries on.
+"""
+
+# No `from __future__ import annotations`: gr.api reads these type hints at runtime to build the schema.
+
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from studio.jobs import JobControl
+from studio.types import GenerationRequest, InvalidRequest, random_seed
+from studio.ui.events import ENGINE_CONCURRENCY
+
+if TYPE_CHECKING:
+    from studio.services import Services
+
+
+def add_generate_endpoint(services: "Services") -> None:
+    """Register `/generate` in the open `gr.Blocks`. Defaults are the request's declared defaults at the
+    loaded model's default size; `seed=None` draws a random seed (returned in `request`)."""
+    info = services.manager.info
+    defaults = GenerationRequest()
+    default_width, default_height = info.default_size
+
+    def generate(
+        prompt: str,
+        negative_prompt: str = defaults.negative_prompt,
+        image_count: int = defaults.image_count,
+        seed: int | None = None,
+        width: int = default_width,
+        height: int = default_height,
+        steps: int = defaults.steps,
+        cfg_scale: float = defaults.cfg_scale,
+        sampler: str = defaults.sampler,
+    ) -> dict:
+        """Make images from a prompt and save them as PNGs with their settings in the metadata."""
+        try:
+            request = GenerationRequest.from_dict(
+                {
+                    "prompt": prompt,
+                    "negative_prompt": negative_prompt,
+                    "image_count": image_count,
+                    "seed": random_seed() if seed is None else seed,
+                    "width": width,
+                    "height": height,
+                    "steps": steps,
+                    "cfg_scale": cfg_scale,
+                    "sampler": sampler,
+                    "model": info.name,
+                }
+            )
+            result = services.engine.run(services.engine.validate(request), control=JobControl())
+        except InvalidRequest as error:
+            raise gr.Error(str(error), title="Invalid setting") from None
+        records = [services.store.save(generated.image, generated.request) for generated in result.images]
+        return _response(result.request, records, result.stopped, result.skipped)
+
+    gr.api(generate, api_name="generate", **ENGINE_CONCURRENCY)
+
+
+def _file_data(path: str) -> dict[str, Any]:
+    """Marked as a gradio file, so gradio_client downloads it and puts its local copy's path here."""
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def _response(request: GenerationRequest, records, stopped: bool, skipped) -> dict[str, Any]:
+    return {
+        "images": [
+            {"saved_path": r.path, "file": _file_data(r.path), "seed": r.seed, "width": r.width, "height": r.height}
+            for r in records
+        ],
+        "request": request.to_dict(),
+        "stopped": stopped,
+        "skipped": list(skipped),
+    }

@@ -1,0 +1,167 @@
+"""Widget values <-> GenerationRequest, by field name. No gradio here, so every rule is testable alone.
+
+The UI's settings widgets are named by the keys of `FIELD_NAMES`; a handler receives their values as a
+dict and turns it into a request with `request_from_values`. `values_from_request` goes the other way
+(load parameters from a PNG). Limits are not restated here: validation (`studio.types`) owns them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+from studio.outputs import read_request
+from studio.schedulers import SAMPLER_NAMES
+from studio.types import GenerationRequest, InvalidRequest, ModelInfo, random_seed
+
+# The settings a user edits, in the order a person reads them; handlers look values up by these names.
+FIELD_NAMES = (
+    "prompt",
+    "negative_prompt",
+    "image_count",
+    "seed",
+    "random_seed",
+    "aspect_ratio",
+    "steps",
+    "cfg_scale",
+    "sampler",
+)
+_SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
+
+
+def size_value(width: int, height: int) -> str:
+    """The aspect-ratio widget's value for a size: `"1152x896"`."""
+    return f"{width}x{height}"
+
+
+def size_label(width: int, height: int) -> str:
+    """What a person reads: `"1152×896 (9:7)"`, the ratio reduced."""
+    divisor = math.gcd(width, height)
+    return f"{width}×{height} ({width // divisor}:{height // divisor})"
+
+
+def aspect_ratio_choices(info: ModelInfo) -> list[tuple[str, str]]:
+    """(label, value) pairs for the model's native sizes, in the model's order."""
+    return [(size_label(w, h), size_value(w, h)) for w, h in info.native_sizes]
+
+
+def parse_size(value: Any) -> tuple[int, int]:
+    match = _SIZE_VALUE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise InvalidRequest("aspect_ratio", f"{value!r} is not a size like '1024x1024'")
+    return int(match.group(1)), int(match.group(2))
+
+
+def parse_seed(value: Any) -> int:
+    """The seed widget is text: seeds reach 2**63, beyond what a browser's numbers hold exactly."""
+    if isinstance(value, bool):
+        raise InvalidRequest("seed", "must be a whole number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    text = str(value if value is not None else "").strip()
+    if not re.fullmatch(r"[+-]?\d+", text):
+        raise InvalidRequest("seed", f"{text!r} is not a whole number")
+    return int(text)
+
+
+def _whole(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequest(name, "must be a whole number")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidRequest(name, f"is {value:g}; it must be a whole number")
+        return int(value)
+    return value
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequest(name, "must be a number")
+    return float(value)
+
+
+def _text(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRequest(name, "must be text")
+    return value
+
+
+def default_values(info: ModelInfo) -> dict[str, Any]:
+    """The widgets' starting values: the request's declared defaults at the model's default size."""
+    request = GenerationRequest(width=info.default_size[0], height=info.default_size[1], model=info.name)
+    return {**values_from_request(request), "random_seed": True}
+
+
+def request_from_values(values: dict[str, Any], info: ModelInfo) -> GenerationRequest:
+    """A request from widget values named as in `FIELD_NAMES`. Missing names take the declared defaults;
+    unknown names are an error (a typo must not silently drop a setting). With `random_seed` true a fresh
+    seed is drawn, so the returned request is the resolved one that gets recorded. Not validated against
+    limits here: `Engine.validate` does that, with the loaded model's size limit."""
+    unknown = sorted(set(values) - set(FIELD_NAMES))
+    if unknown:
+        raise InvalidRequest(unknown[0], "is not a settings field")
+    merged = {**default_values(info), **values}
+    width, height = parse_size(merged["aspect_ratio"])
+    seed = random_seed() if merged["random_seed"] else parse_seed(merged["seed"])
+    sampler = merged["sampler"]
+    if sampler not in SAMPLER_NAMES:
+        raise InvalidRequest("sampler", f"'{sampler}' is unknown; choose one of: {', '.join(SAMPLER_NAMES)}")
+    return GenerationRequest(
+        prompt=_text("prompt", merged["prompt"]),
+        negative_prompt=_text("negative_prompt", merged["negative_prompt"]),
+        seed=seed,
+        image_count=_whole("image_count", merged["image_count"]),
+        width=width,
+        height=height,
+        steps=_whole("steps", merged["steps"]),
+        cfg_scale=_number("cfg_scale", merged["cfg_scale"]),
+        sampler=sampler,
+        model=info.name,
+    )
+
+
+def values_from_request(request: GenerationRequest) -> dict[str, Any]:
+    """Widget values that re-make `request` exactly (random seed off, so the recorded seed is used)."""
+    return {
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "image_count": request.image_count,
+        "seed": str(request.seed),
+        "random_seed": False,
+        "aspect_ratio": size_value(request.width, request.height),
+        "steps": request.steps,
+        "cfg_scale": request.cfg_scale,
+        "sampler": request.sampler,
+    }
+
+
+def loadable_values(request: GenerationRequest, info: ModelInfo) -> tuple[dict[str, Any], list[str]]:
+    """Values to put into the widgets for a request read from a PNG, and warnings about what could not be
+    applied as recorded (a size this model does not offer, a sampler this studio does not know); those
+    widgets keep their current values."""
+    values = values_from_request(request)
+    warnings = []
+    if (request.width, request.height) not in info.native_sizes:
+        warnings.append(
+            f"The image is {request.width}×{request.height}, not one of this model's sizes; the size was left as is."
+        )
+        del values["aspect_ratio"]
+    if request.sampler not in SAMPLER_NAMES:
+        warnings.append(f"The sampler '{request.sampler}' is unknown here; the sampler was left as it is.")
+        del values["sampler"]
+    if request.model and request.model != info.name:
+        warnings.append(
+            f"The image was made with '{request.model}'; '{info.name}' is loaded, so it will look different."
+        )
+    return values, warnings
+
+
+def load_values(image: str | Path, info: ModelInfo) -> tuple[dict[str, Any], list[str]]:
+    """`loadable_values` of the request recorded in a studio PNG; InvalidRequest if it has none."""
+    return loadable_values(read_request(image), info)
