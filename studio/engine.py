@@ -3,82 +3,138 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
+from studio.conditioning import encode_prompts
 from studio.decode import decode_latents, latent_preview
 from studio.jobs import JobControl
 from studio.models import PipelineManager
+from studio.performance import PERFORMANCE_MODES
+from studio.registry import SPEED_LORAS
+from studio.resolve import PromptLibraries, resolve_images
 from studio.schedulers import build_scheduler
-from studio.types import GeneratedImage, GenerationRequest, GenerationResult, ProgressEvent, validate_request
+from studio.types import (
+    GeneratedImage,
+    GenerationRequest,
+    GenerationResult,
+    InvalidRequest,
+    ProgressEvent,
+    validate_request,
+)
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
+@dataclass(frozen=True)
+class ImageRun:
+    """One image of `Engine.run_many`: the image exactly as `run` makes it, plus what comparisons measure."""
+
+    generated: GeneratedImage
+    latents: torch.Tensor  # the final latents before decoding, float32 on the CPU
+    seconds: float  # sampling + decoding time
+
+
+ImageCallback = Callable[[int, ImageRun], None]
+
+
 class Engine:
-    def __init__(self, manager: PipelineManager):
+    def __init__(self, manager: PipelineManager, libraries: PromptLibraries | None = None):
         self.manager = manager
-        # One job at a time owns the models: the pipeline's scheduler is swapped per image.
+        self.libraries = libraries or PromptLibraries.for_models_dir(manager.settings.models_dir)
+        # One job at a time owns the models: the pipeline's scheduler and adapters are set per image.
         self._busy = threading.Lock()
 
     def validate(self, request: GenerationRequest) -> GenerationRequest:
         return validate_request(request, self.manager.info.size_limit)
+
+    def resolve(self, request: GenerationRequest) -> tuple[GenerationRequest, ...]:
+        """The request's images, each fully resolved (see resolve.py); raises InvalidRequest for bad input."""
+        return resolve_images(request, self.libraries, self.manager.info.size_limit)
 
     def run(
         self,
         request: GenerationRequest,
         on_progress: ProgressCallback | None = None,
         control: JobControl | None = None,
+        on_image: Callable[[int, GeneratedImage], None] | None = None,
     ) -> GenerationResult:
+        """Make the request's images. `on_image(index, generated)` gets each image as soon as it is decoded
+        (the job queue saves it there, so a later failure never loses it); the result is the same either way."""
         request = self.validate(request)
         control = control or JobControl()
-        images: list[GeneratedImage] = []
+        relay = None if on_image is None else (lambda index, run: on_image(index, run.generated))
+        runs, skipped = self._run_images(self.resolve(request), relay, on_progress, control)
+        return GenerationResult(request, tuple(run.generated for run in runs), control.stopped, tuple(skipped))
+
+    def run_many(
+        self,
+        requests: Sequence[GenerationRequest],
+        on_image: ImageCallback | None = None,
+        on_progress: ProgressCallback | None = None,
+        control: JobControl | None = None,
+    ) -> list[ImageRun]:
+        """Make one-image requests as one job: every image is the one `run(request)` gives, prompt embeddings
+        are computed once per distinct prompt, and `on_image(position, run)` gets each image as it is done.
+
+        Progress events count images across the whole job (`image_index` = position in `requests`). Stop
+        ends the job keeping finished images; skip drops the image in progress. Returns the finished images.
+        """
+        images = []
+        for request in requests:
+            if request.image_count != 1:
+                raise InvalidRequest("image_count", "must be 1 for each request of a multi-request job")
+            images.extend(self.resolve(request))
+        return self._run_images(images, on_image, on_progress, control or JobControl())[0]
+
+    def _run_images(self, images, on_image, on_progress, control) -> tuple[list[ImageRun], list[int]]:
+        finished: list[ImageRun] = []
         skipped: list[int] = []
         with self._busy, torch.inference_mode():
             pipeline = self.manager.pipeline
-            prompt_embeddings = self._encode_prompt(pipeline, request)
-            for index in range(request.image_count):
+            embeddings: dict[tuple, dict] = {}
+            for position, image_request in enumerate(images):
                 if control.stopped:
                     break
                 control.begin_image()
-                latents = self._sample(pipeline, request, index, prompt_embeddings, on_progress, control)
+                self._activate_loras(pipeline, image_request)
+                key = (image_request.prompt, image_request.negative_prompt, image_request.cfg_scale, image_request.loras, image_request.performance)
+                if key not in embeddings:
+                    embeddings[key] = encode_prompts(pipeline, image_request.prompt, image_request.negative_prompt, image_request.cfg_scale)
+                started = time.perf_counter()
+                latents = self._sample(pipeline, image_request, position, len(images), embeddings[key], on_progress, control)
                 if control.interrupted:
                     if not control.stopped:
-                        skipped.append(index)
+                        skipped.append(position)
                     continue
                 image = decode_latents(pipeline, latents)[0]
-                images.append(GeneratedImage(image=image, request=request.for_image(index)))
-        return GenerationResult(request, tuple(images), stopped=control.stopped, skipped=tuple(skipped))
+                run = ImageRun(GeneratedImage(image, image_request), latents.float().cpu(), time.perf_counter() - started)
+                finished.append(run)
+                if on_image is not None:
+                    on_image(position, run)
+        return finished, skipped
 
-    def _encode_prompt(self, pipeline, request: GenerationRequest) -> dict:
-        """Prompt embeddings once per request: every image of it shares them."""
-        embeds, negative, pooled, negative_pooled = pipeline.encode_prompt(
-            prompt=request.prompt,
-            negative_prompt=request.negative_prompt,
-            device=pipeline._execution_device,
-            num_images_per_prompt=1,
-            do_classifier_free_guidance=request.cfg_scale > 1,
-        )
-        return dict(
-            prompt_embeds=embeds,
-            negative_prompt_embeds=negative,
-            pooled_prompt_embeds=pooled,
-            negative_pooled_prompt_embeds=negative_pooled,
-        )
+    def _activate_loras(self, pipeline, request: GenerationRequest) -> None:
+        files = [(self.libraries.loras.path(lora.name), lora.weight) for lora in request.loras]
+        speed_lora = PERFORMANCE_MODES[request.performance].speed_lora
+        if speed_lora:
+            files.append((self.manager.registry_file(SPEED_LORAS[speed_lora]), 1.0))
+        self.manager.loras.activate(pipeline, files)
 
-    def _sample(self, pipeline, request, index, prompt_embeddings, on_progress, control) -> torch.Tensor:
-        seed = request.image_seed(index)
-        pipeline.scheduler = build_scheduler(request.sampler, self.manager.base_scheduler_config, seed)
+    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> torch.Tensor:
+        pipeline.scheduler = build_scheduler(request.sampler, self.manager.base_scheduler_config, request.seed)
         # Noise comes from a CPU generator so a seed gives the same picture on any device.
-        generator = torch.Generator("cpu").manual_seed(seed)
+        generator = torch.Generator("cpu").manual_seed(request.seed)
 
         def on_step_end(pipe, step, timestep, tensors):
             if control.interrupted:
                 pipe._interrupt = True  # diffusers' documented way to end the denoising loop early
             if on_progress is not None:
                 preview = latent_preview(tensors["latents"])
-                on_progress(ProgressEvent(index, request.image_count, step + 1, pipe.num_timesteps, preview))
+                on_progress(ProgressEvent(position, count, step + 1, pipe.num_timesteps, preview))
             return {}
 
         return pipeline(

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from studio import registry
+from studio.lora_adapters import LoadedLoras
 from studio.settings import DevicePolicy, Settings, resolve_device
 from studio.types import SDXL_SIZE_LIMIT, Limit, ModelInfo
 
@@ -52,6 +53,7 @@ class PipelineManager:
         self._pipeline = None
         self._info: ModelInfo | None = None
         self._base_scheduler_config = None
+        self.loras = LoadedLoras()
 
     @property
     def pipeline(self):
@@ -84,6 +86,7 @@ class PipelineManager:
         pipeline.to(self.policy.device)
         _own_aligned_weights(pipeline)
         self._pipeline = pipeline
+        self.loras = LoadedLoras()
         self._base_scheduler_config = pipeline.scheduler.config
         self._info = self._describe(source, random_weights)
         log.info("loaded %s on %s (%s)", source, self.policy.device, self.policy.dtype_name)
@@ -178,6 +181,15 @@ class PipelineManager:
                 f"Connect once so it can be downloaded into --models-dir ({self.settings.models_dir}), "
                 "or start with --model pointing at a local diffusers folder or .safetensors checkpoint."
             ) from error
+
+    def registry_file(self, model: registry.HubModel) -> Path:
+        """A one-file registry model (e.g. a speed LoRA): a local copy in `<models-dir>/registry/` wins,
+        else it is fetched from the hub (progress shown) into the models folder."""
+        filename = model.allow_patterns[0]
+        local = self.settings.models_dir / "registry" / model.repo_id.replace("/", "--") / filename
+        if local.is_file():
+            return local
+        return self._snapshot(model.repo_id, model.revision, model.allow_patterns) / filename
 
     def _use_fp16_safe_vae(self, pipeline) -> None:
         """Swap in the fp16-fix VAE; if it cannot be had, decodes upcast to fp32 (see decode.py)."""

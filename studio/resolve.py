@@ -1,0 +1,49 @@
+"""Request resolution: from what a user asked for to exactly what each image is made from.
+
+Applied once, before sampling, in this order: the performance mode's forced settings, inline
+`<lora:name:w>` tags, then per image `[[a, b]]` choices and `__wildcards__` (seeded by the image's seed)
+and the styles. Each image's resolved request has the final prompt text and no styles left to apply, so
+it is what the PNG records and re-makes the image by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from studio.loras import LoraLibrary, extract_inline_loras, merge_loras
+from studio.performance import apply_performance
+from studio.styles import StyleLibrary
+from studio.types import GenerationRequest, Limit, validate_request
+from studio.wildcards import WildcardLibrary
+
+
+@dataclass(frozen=True)
+class PromptLibraries:
+    """The user-editable libraries a request's names refer to."""
+
+    styles: StyleLibrary
+    loras: LoraLibrary
+    wildcards: WildcardLibrary = field(default_factory=WildcardLibrary)
+
+    @classmethod
+    def for_models_dir(cls, models_dir: Path) -> PromptLibraries:
+        return cls(styles=StyleLibrary.load(), loras=LoraLibrary(Path(models_dir) / "loras"))
+
+
+def resolve_images(request: GenerationRequest, libraries: PromptLibraries, size_limit: Limit | None) -> tuple[GenerationRequest, ...]:
+    """One validated, fully resolved one-image request per image of `request`."""
+    request = apply_performance(validate_request(request, size_limit))
+    prompt, inline_loras = extract_inline_loras(request.prompt)
+    loras = merge_loras(request.loras, inline_loras)
+    for lora in loras:
+        libraries.loras.path(lora.name)  # unknown names fail here, before any work
+    images = []
+    for index in range(request.image_count):
+        seed = request.image_seed(index)
+        positive = libraries.wildcards.expand(prompt, seed, index)
+        negative = libraries.wildcards.expand(request.negative_prompt, seed, index)
+        positive, negative = libraries.styles.apply(positive, negative, request.styles, seed)
+        image = replace(request, prompt=positive, negative_prompt=negative, styles=(), loras=loras, seed=seed, image_count=1)
+        images.append(validate_request(image, size_limit))
+    return tuple(images)
