@@ -49,6 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
 
     commands.add_parser("samplers", help="list sampler names")
+    commands.add_parser("styles", help="list styles as family<TAB>name lines")
+    from studio.style_previews import add_arguments as add_style_preview_arguments
+
+    style_previews = commands.add_parser("style-previews", help="render one small thumbnail per style (cached)")
+    add_model_options(style_previews)
+    add_style_preview_arguments(style_previews)
+
+    from studio.expansion.cli import add_expand_parser
+
+    add_expand_parser(commands)
+
+    from studio.compare_cli import add_compare_parser
+
+    add_compare_parser(commands)
     return parser
 
 
@@ -62,8 +76,29 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "expand":
+        from studio.expansion.cli import run_expand
+
+        return run_expand(args)
+    if args.command == "compare":
+        from studio.compare_cli import run_compare
+
+        return run_compare(args)
     if args.command == "samplers":
         print("\n".join(SAMPLER_NAMES))
+        return 0
+    if args.command in ("styles", "style-previews"):
+        from studio import style_previews
+        from studio.styles import StyleError, StyleLibrary
+
+        if args.command == "style-previews":
+            return style_previews.command(args)
+        try:
+            library = StyleLibrary.load()
+        except StyleError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print("\n".join(f"{style.family}\t{style.name}" for style in library.styles))
         return 0
     try:
         return generate(args)
