@@ -11,11 +11,13 @@ import torch
 
 from studio.conditioning import encode_prompts
 from studio.decode import decode_latents, latent_preview
+from studio.inputs import InputStore
 from studio.jobs import JobControl
 from studio.models import PipelineManager
 from studio.performance import PERFORMANCE_MODES
 from studio.registry import SPEED_LORAS
 from studio.resolve import PromptLibraries, resolve_images
+from studio.sampling_plan import SamplingPlan, Stage
 from studio.schedulers import build_scheduler
 from studio.types import (
     GeneratedImage,
@@ -42,9 +44,13 @@ ImageCallback = Callable[[int, ImageRun], None]
 
 
 class Engine:
-    def __init__(self, manager: PipelineManager, libraries: PromptLibraries | None = None):
+    def __init__(self, manager: PipelineManager, libraries: PromptLibraries | None = None, inputs: InputStore | None = None):
         self.manager = manager
         self.libraries = libraries or PromptLibraries.for_models_dir(manager.settings.models_dir)
+        # Input images (image prompts, masks, images to edit) that requests name by hash.
+        self.inputs = inputs or InputStore(manager.settings.output_dir / "inputs")
+        # Stages that shape each image's sampling call (see sampling_plan.py), in order.
+        self.stages: tuple[Stage, ...] = ()
         # One job at a time owns the models: the pipeline's scheduler and adapters are set per image.
         self._busy = threading.Lock()
 
@@ -125,11 +131,17 @@ class Engine:
         self.manager.loras.activate(pipeline, files)
 
     def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> torch.Tensor:
+        plan = SamplingPlan()
+        for stage in self.stages:
+            stage(self, request, plan)
+        pipeline = self.manager.pipeline_for(plan.mode, plan.controlnet_models())
         pipeline.scheduler = build_scheduler(request.sampler, self.manager.base_scheduler_config, request.seed)
         # Noise comes from a CPU generator so a seed gives the same picture on any device.
         generator = torch.Generator("cpu").manual_seed(request.seed)
 
         def on_step_end(pipe, step, timestep, tensors):
+            for hook in plan.step_hooks:
+                hook(pipe, step, timestep, tensors)
             if control.interrupted:
                 pipe._interrupt = True  # diffusers' documented way to end the denoising loop early
             if on_progress is not None:
@@ -139,6 +151,7 @@ class Engine:
 
         return pipeline(
             **prompt_embeddings,
+            **plan.pipeline_arguments(),
             width=request.width,
             height=request.height,
             num_inference_steps=request.steps,

@@ -32,6 +32,16 @@ TINY_SIZE_DIVISOR = 16
 TINY_SIZE_LIMIT = Limit(32, 256, multiple_of=4)
 
 
+_PIPELINE_CLASSES = {
+    ("txt2img", False): "StableDiffusionXLPipeline",
+    ("img2img", False): "StableDiffusionXLImg2ImgPipeline",
+    ("inpaint", False): "StableDiffusionXLInpaintPipeline",
+    ("txt2img", True): "StableDiffusionXLControlNetPipeline",
+    ("img2img", True): "StableDiffusionXLControlNetImg2ImgPipeline",
+    ("inpaint", True): "StableDiffusionXLControlNetInpaintPipeline",
+}
+
+
 class ModelUnavailable(RuntimeError):
     """The model cannot be had (offline, missing file, unknown repo); the message says what to do."""
 
@@ -54,6 +64,7 @@ class PipelineManager:
         self._info: ModelInfo | None = None
         self._base_scheduler_config = None
         self.loras = LoadedLoras()
+        self._derived: dict[tuple, object] = {}
 
     @property
     def pipeline(self):
@@ -86,6 +97,7 @@ class PipelineManager:
         pipeline.to(self.policy.device)
         _own_aligned_weights(pipeline)
         self._pipeline = pipeline
+        self._derived = {}
         self.loras = LoadedLoras()
         self._base_scheduler_config = pipeline.scheduler.config
         self._info = self._describe(source, random_weights)
@@ -181,6 +193,24 @@ class PipelineManager:
                 f"Connect once so it can be downloaded into --models-dir ({self.settings.models_dir}), "
                 "or start with --model pointing at a local diffusers folder or .safetensors checkpoint."
             ) from error
+
+    def pipeline_for(self, mode: str, controlnets: tuple = ()):
+        """The resident pipeline, or one derived from it for another mode or with ControlNets. Derived
+        pipelines share every loaded module (`from_pipe`): switching modes never loads weights again."""
+        if mode == "txt2img" and not controlnets:
+            return self.pipeline
+        import diffusers
+
+        class_name = _PIPELINE_CLASSES[(mode, bool(controlnets))]
+        key = (class_name, tuple(id(model) for model in controlnets))
+        if key not in self._derived:
+            extra = {}
+            if controlnets:
+                extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else diffusers.MultiControlNetModel(list(controlnets))
+            derived = getattr(diffusers, class_name).from_pipe(self.pipeline, **extra)
+            derived.set_progress_bar_config(disable=True)
+            self._derived[key] = derived
+        return self._derived[key]
 
     def registry_file(self, model: registry.HubModel) -> Path:
         """A one-file registry model (e.g. a speed LoRA): a local copy in `<models-dir>/registry/` wins,

@@ -1,0 +1,87 @@
+"""Input images (uploads, image prompts, masks): checked once at the boundary, stored by content hash.
+
+A request refers to an input by the SHA-256 of its stored PNG, which is kept under `<output-dir>/inputs/`,
+so a PNG's metadata can name its inputs and "Load parameters" can re-make it. Untrusted bytes are decoded
+with limits on bytes and pixels, so a decompression bomb or a 100-megapixel upload is refused, not loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+from PIL import Image
+
+from studio.types import InvalidRequest
+
+MAX_INPUT_BYTES = 20 * 1024 * 1024
+MAX_INPUT_PIXELS = 4096 * 4096
+IMAGE_HASH = re.compile(r"^[0-9a-f]{64}$")
+
+
+def decode_image(data: bytes, field: str, max_bytes: int = MAX_INPUT_BYTES, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
+    """Decode untrusted image bytes into a loaded RGB/RGBA/L image, or raise InvalidRequest naming `field`."""
+    if not data:
+        raise InvalidRequest(field, "is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise InvalidRequest(field, f"is {len(data) / 1e6:.1f} MB; at most {max_bytes / 1e6:.0f} MB are allowed")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise InvalidRequest(
+                    field, f"is {width}x{height} ({width * height / 1e6:.1f} megapixels); at most {max_pixels / 1e6:.1f} are allowed"
+                )
+            image.load()
+    except InvalidRequest:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InvalidRequest(field, f"decodes to more than {max_pixels / 1e6:.1f} megapixels") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        raise InvalidRequest(field, f"is not a readable image ({type(error).__name__})") from None
+    if image.mode not in ("RGB", "RGBA", "L"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    return image
+
+
+class InputStore:
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+
+    def put(self, image: Image.Image) -> str:
+        """Store an image (as PNG) and return its hash; storing the same pixels twice costs nothing."""
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        data = buffer.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.path(digest)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".saving-")
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    file.write(data)
+                os.replace(temporary, path)
+            finally:
+                Path(temporary).unlink(missing_ok=True)
+        return digest
+
+    def path(self, digest: str) -> Path:
+        if not IMAGE_HASH.match(digest):
+            raise InvalidRequest("image", f"'{digest[:80]}' is not an image hash (64 hex digits)")
+        return self.root / digest[:2] / f"{digest}.png"
+
+    def get(self, digest: str, field: str = "image") -> Image.Image:
+        path = self.path(digest)
+        if not path.is_file():
+            raise InvalidRequest(field, f"image {digest[:12]}… is not in this studio's inputs folder")
+        with Image.open(path) as image:
+            image.load()
+            return image.copy()

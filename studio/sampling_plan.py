@@ -1,0 +1,50 @@
+"""How one image is sampled beyond text-to-image: the pipeline mode, ControlNets, extra call arguments and
+step-end hooks. Stages (edit tools, image prompts) fill a plan; the engine turns it into one pipeline call.
+
+A stage is `stage(engine, request, plan) -> None`. It reads its own part of the request and adds to the
+plan; the PipelineManager derives the matching pipeline from the resident one (`from_pipe`, no reload).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+MODES = ("txt2img", "img2img", "inpaint")
+
+
+@dataclass
+class ControlNetUse:
+    model: Any  # a loaded diffusers ControlNetModel
+    image: Any  # the control map (PIL)
+    scale: float
+    end: float  # fraction of the denoising after which it stops steering
+
+
+@dataclass
+class SamplingPlan:
+    mode: str = "txt2img"
+    arguments: dict[str, Any] = field(default_factory=dict)
+    controlnets: list[ControlNetUse] = field(default_factory=list)
+    step_hooks: list[Callable[..., None]] = field(default_factory=list)
+
+    def controlnet_models(self) -> tuple:
+        return tuple(use.model for use in self.controlnets)
+
+    def pipeline_arguments(self) -> dict[str, Any]:
+        arguments = dict(self.arguments)
+        if self.controlnets:
+            single = len(self.controlnets) == 1
+            images = [use.image for use in self.controlnets]
+            scales = [use.scale for use in self.controlnets]
+            ends = [use.end for use in self.controlnets]
+            key = "control_image" if self.mode != "txt2img" else "image"
+            arguments[key] = images[0] if single else images
+            arguments["controlnet_conditioning_scale"] = scales[0] if single else scales
+            arguments["control_guidance_start"] = 0.0 if single else [0.0] * len(ends)
+            arguments["control_guidance_end"] = ends[0] if single else ends
+        return arguments
+
+
+Stage = Callable[[Any, Any, SamplingPlan], None]
