@@ -8,32 +8,26 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 from studio.compare import DEFAULT_PROGRESSION_STEPS, ComparisonRequest, comparison_limit, validate_comparison
-from studio.settings import Settings, SettingsError
 from studio.types import GenerationRequest, InvalidRequest, random_seed
 
 
-def add_compare_parser(commands) -> None:
-    from studio.cli import _limit_help, add_model_options
+def add_arguments(compare: argparse.ArgumentParser) -> None:
+    from studio.cli import limit_help
 
     samplers, step_counts = comparison_limit("samplers"), comparison_limit("step_counts")
-    compare = commands.add_parser(
-        "compare", help="compare samplers x step counts on one seed, with convergence measures"
-    )
-    add_model_options(compare)
     compare.add_argument("--prompt", default="", help="what to draw")
     compare.add_argument("--negative", default="", help="negative prompt")
     compare.add_argument("--samplers", default=GenerationRequest.sampler,
                          help=f"comma-separated sampler names (rows), at most {samplers.high:g}")  # fmt: skip
     compare.add_argument("--steps", default=",".join(map(str, DEFAULT_PROGRESSION_STEPS)),
                          help=f"comma-separated step counts (columns), at most {step_counts.high:g}")  # fmt: skip
-    compare.add_argument("--seed", type=int, help=f"{_limit_help('seed')}; random when left out")
+    compare.add_argument("--seed", type=int, help=f"{limit_help('seed')}; random when left out")
     compare.add_argument("--size", help="WxH; the model's square size when left out")
-    compare.add_argument("--cfg", type=float, default=GenerationRequest.cfg_scale, help=_limit_help("cfg_scale"))
+    compare.add_argument("--cfg", type=float, default=GenerationRequest.cfg_scale, help=limit_help("cfg_scale"))
     compare.add_argument("--out", type=Path, required=True, help="folder for the grid, cells and metrics")
 
 
@@ -53,21 +47,10 @@ def parse_step_counts(text: str) -> tuple[int, ...]:
         ) from None
 
 
-def run_compare(args: argparse.Namespace) -> int:
-    from studio.cli import EXIT_BAD_INPUT
-
-    try:
-        return _compare(args)
-    except (InvalidRequest, SettingsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
-
-def _compare(args: argparse.Namespace) -> int:
-    from studio.cli import EXIT_BAD_INPUT, _print_progress, parse_size
+def run(args: argparse.Namespace) -> int:
+    from studio.cli import parse_size, print_progress, services_for
     from studio.compare import run_comparison, write_comparison
     from studio.outputs import OutputStore
-    from studio.services import StartupError, build_services
 
     size = parse_size(args.size) if args.size else None
     base = GenerationRequest(
@@ -80,17 +63,10 @@ def _compare(args: argparse.Namespace) -> int:
     )
     request = ComparisonRequest(base, parse_samplers(args.samplers), parse_step_counts(args.steps))
     validate_comparison(request, size_limit=None)  # fail fast, before a model is loaded
-    settings = Settings(
-        model=args.model, models_dir=args.models_dir, output_dir=args.out, device=args.device, offline=args.offline
-    )
-    try:
-        services = build_services(settings)
-    except StartupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    services = services_for(args, output_dir=args.out)
     width, height = size or services.manager.info.default_size
     request = replace(request, base=replace(base, width=width, height=height, model=services.manager.info.name))
-    result = run_comparison(services.engine, request, store=OutputStore(args.out), on_progress=_print_progress)
+    result = run_comparison(services.engine, request, store=OutputStore(args.out), on_progress=print_progress)
     paths = write_comparison(result, args.out)
     summary = {
         "grid": paths["grid"],

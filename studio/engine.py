@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 
 from studio.conditioning import encode_prompts
 from studio.decode import decode_latents, latent_preview
@@ -46,7 +48,7 @@ ImageCallback = Callable[[int, ImageRun], None]
 class Engine:
     def __init__(self, manager: PipelineManager, libraries: PromptLibraries | None = None, inputs: InputStore | None = None):
         self.manager = manager
-        self.libraries = libraries or PromptLibraries.for_models_dir(manager.settings.models_dir)
+        self.libraries = libraries or PromptLibraries.for_settings(manager.settings)
         # Input images (image prompts, masks, images to edit) that requests name by hash.
         self.inputs = inputs or InputStore(manager.settings.output_dir / "inputs")
         # Stages that shape each image's sampling call (see sampling_plan.py), in order.
@@ -111,12 +113,15 @@ class Engine:
                 if key not in embeddings:
                     embeddings[key] = encode_prompts(pipeline, image_request.prompt, image_request.negative_prompt, image_request.cfg_scale)
                 started = time.perf_counter()
-                latents = self._sample(pipeline, image_request, position, len(images), embeddings[key], on_progress, control)
+                latents, plan = self._sample(pipeline, image_request, position, len(images), embeddings[key], on_progress, control)
                 if control.interrupted:
                     if not control.stopped:
                         skipped.append(position)
                     continue
-                image = decode_latents(pipeline, latents)[0]
+                image = latents if isinstance(latents, Image.Image) else decode_latents(pipeline, latents)[0]
+                for hook in plan.finish_hooks:  # e.g. an inpainted crop pasted back into the input image
+                    image = hook(image)
+                latents = torch.zeros(0) if isinstance(latents, Image.Image) else latents
                 run = ImageRun(GeneratedImage(image, image_request), latents.float().cpu(), time.perf_counter() - started)
                 finished.append(run)
                 if on_image is not None:
@@ -130,7 +135,7 @@ class Engine:
             files.append((self.manager.registry_file(SPEED_LORAS[speed_lora]), 1.0))
         self.manager.loras.activate(pipeline, files)
 
-    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> torch.Tensor:
+    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> tuple[torch.Tensor | Image.Image, SamplingPlan]:
         plan = SamplingPlan()
         for stage in self.stages:
             stage(self, request, plan)
@@ -149,14 +154,19 @@ class Engine:
                 on_progress(ProgressEvent(position, count, step + 1, pipe.num_timesteps, preview))
             return {}
 
-        return pipeline(
-            **prompt_embeddings,
-            **plan.pipeline_arguments(),
-            width=request.width,
-            height=request.height,
-            num_inference_steps=request.steps,
-            guidance_scale=request.cfg_scale,
-            generator=generator,
-            output_type="latent",
-            callback_on_step_end=on_step_end,
-        ).images
+        # A stage may set the working size or step count (edits work at a native size, img2img takes none).
+        defaults = {"width": request.width, "height": request.height, "num_inference_steps": request.steps, **plan.pipeline_arguments()}
+        accepted = inspect.signature(pipeline.__call__).parameters
+
+        def call(**arguments):
+            arguments = {k: v for k, v in {**defaults, **arguments}.items() if k in accepted or k not in ("width", "height")}
+            return pipeline(
+                **prompt_embeddings,
+                **arguments,
+                guidance_scale=request.cfg_scale,
+                generator=generator,
+                output_type="latent",
+                callback_on_step_end=on_step_end,
+            ).images
+
+        return (call() if plan.loop is None else plan.loop(call)), plan

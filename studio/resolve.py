@@ -1,8 +1,8 @@
 """Request resolution: from what a user asked for to exactly what each image is made from.
 
 Applied once, before sampling, in this order: the performance mode's forced settings, inline
-`<lora:name:w>` tags, then per image `[[a, b]]` choices and `__wildcards__` (seeded by the image's seed)
-and the styles. Each image's resolved request has the final prompt text and no styles left to apply, so
+`<lora:name:w>` tags, then per image `[[a, b]]` choices and `__wildcards__` (seeded by the image's seed),
+the prompt expansion (seeded likewise) and the styles. Each image's resolved request has the final prompt text and no styles left to apply, so
 it is what the PNG records and re-makes the image by itself.
 """
 
@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from studio.expansion.factory import ExpanderCache
+from studio.expansion.protocol import compose_positive_prompt
 from studio.loras import LoraLibrary, extract_inline_loras, merge_loras
 from studio.performance import apply_performance
 from studio.styles import StyleLibrary
+from studio.settings import Settings
 from studio.types import GenerationRequest, Limit, validate_request
 from studio.wildcards import WildcardLibrary
 
@@ -24,11 +27,16 @@ class PromptLibraries:
 
     styles: StyleLibrary
     loras: LoraLibrary
+    expanders: ExpanderCache
     wildcards: WildcardLibrary = field(default_factory=WildcardLibrary)
 
     @classmethod
-    def for_models_dir(cls, models_dir: Path) -> PromptLibraries:
-        return cls(styles=StyleLibrary.load(), loras=LoraLibrary(Path(models_dir) / "loras"))
+    def for_settings(cls, settings: Settings) -> PromptLibraries:
+        return cls(
+            styles=StyleLibrary.load(),
+            loras=LoraLibrary(Path(settings.models_dir) / "loras"),
+            expanders=ExpanderCache(settings.expansion, settings.models_dir, settings.hub_offline),
+        )
 
 
 def resolve_images(request: GenerationRequest, libraries: PromptLibraries, size_limit: Limit | None) -> tuple[GenerationRequest, ...]:
@@ -43,7 +51,11 @@ def resolve_images(request: GenerationRequest, libraries: PromptLibraries, size_
         seed = request.image_seed(index)
         positive = libraries.wildcards.expand(prompt, seed, index)
         negative = libraries.wildcards.expand(request.negative_prompt, seed, index)
+        if request.expansion != "none":
+            positive = compose_positive_prompt(positive, libraries.expanders.get(request.expansion).expand(positive, seed))
         positive, negative = libraries.styles.apply(positive, negative, request.styles, seed)
-        image = replace(request, prompt=positive, negative_prompt=negative, styles=(), loras=loras, seed=seed, image_count=1)
+        image = replace(
+            request, prompt=positive, negative_prompt=negative, styles=(), expansion="none", loras=loras, seed=seed, image_count=1
+        )
         images.append(validate_request(image, size_limit))
     return tuple(images)

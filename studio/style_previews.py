@@ -104,10 +104,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", nargs="+", metavar="NAME", help="render just these styles")
 
 
-def command(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """`python -m studio style-previews`: prints each written thumbnail's path; exit 2 on bad input."""
-    from studio.cli import EXIT_BAD_INPUT, parse_size
-    from studio.settings import Settings
+    from studio.cli import EXIT_BAD_INPUT, parse_size, services_for
     from studio.styles import StyleError
     from studio.types import InvalidRequest, validate_request
 
@@ -120,14 +119,7 @@ def command(args: argparse.Namespace) -> int:
     except (StyleError, InvalidRequest) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from studio.services import StartupError, build_services
-
-    settings = Settings(model=args.model, models_dir=args.models_dir, device=args.device, offline=args.offline)
-    try:
-        services = build_services(settings)
-    except StartupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    services = services_for(args)
     out_dir = args.out or default_preview_dir(args.models_dir, services.manager.info.name)
     written = render_style_previews(services, library, out_dir, args.seed, size, args.steps, args.only, progress=True)
     for path in written:

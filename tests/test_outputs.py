@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from studio.outputs import OutputStore, a1111_parameters, read_request, studio_metadata
+from studio.outputs import a1111_parameters, read_request, studio_metadata
 from studio.types import GenerationRequest, InvalidRequest
 
 

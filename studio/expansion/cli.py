@@ -26,10 +26,9 @@ def add_llm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expansion-model", default="", help="local expansion model folder (default: download)")
 
 
-def add_expand_parser(commands) -> argparse.ArgumentParser:
+def add_arguments(expand: argparse.ArgumentParser) -> None:
     from studio.settings import Settings
 
-    expand = commands.add_parser("expand", help="expand a short prompt into a detailed one and print it")
     expand.add_argument("prompt", help="the prompt to expand")
     expand.add_argument("--seed", type=int, help="one seed always gives one expansion; random when left out")
     expand.add_argument("--mode", choices=("local", "llm"), default="local")
@@ -38,7 +37,6 @@ def add_expand_parser(commands) -> argparse.ArgumentParser:
     )
     expand.add_argument("--offline", action="store_true", help="never contact the hub; use downloaded models only")
     add_llm_options(expand)
-    return expand
 
 
 def settings_from_args(args: argparse.Namespace, mode: str) -> ExpansionSettings:
@@ -53,7 +51,7 @@ def settings_from_args(args: argparse.Namespace, mode: str) -> ExpansionSettings
     )
 
 
-def run_expand(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     from studio.expansion.factory import build_expander
 
     offline = args.offline or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 from studio.expansion.protocol import NoExpansion, PromptExpander
@@ -26,3 +28,22 @@ def build_expander(settings: ExpansionSettings, models_dir: Path, offline: bool)
     folder = resolve_model_folder(settings.local_model, Path(models_dir), offline)
     model, tokenizer = load_causal_lm(folder)
     return LocalExpander(model, tokenizer, load_clip_tokenizers()[0])
+
+
+class ExpanderCache:
+    """One expander per mode, built on first use from the server's settings and kept (the local model stays
+    loaded, the LLM cache lives on). The endpoint is the server's setting, never a request's: a request only
+    picks the mode, so no request can make the server call an address of its choosing."""
+
+    def __init__(self, settings: ExpansionSettings, models_dir: Path, offline: bool):
+        self.settings = settings
+        self._models_dir = Path(models_dir)
+        self._offline = offline
+        self._expanders: dict[str, PromptExpander] = {}
+        self._lock = threading.Lock()
+
+    def get(self, mode: str) -> PromptExpander:
+        with self._lock:
+            if mode not in self._expanders:
+                self._expanders[mode] = build_expander(replace(self.settings, mode=mode), self._models_dir, self._offline)
+            return self._expanders[mode]

@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from studio.types import InvalidRequest, Limit
+from studio.types import EXPANSION_MODES, InvalidRequest, Limit
 
-EXPANSION_MODES = ("none", "local", "llm")
 DEFAULT_LLM_URL = "http://127.0.0.1:11434/v1"  # Ollama's OpenAI-compatible endpoint
 DEFAULT_LLM_MODEL = "llama3.2"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"

@@ -1,0 +1,99 @@
+"""`python -m studio generate`: make images and save them as PNGs with metadata, one JSON line each.
+
+Settings come from, in rising priority: the request's defaults, `--preset`, then the options given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from studio.cli import limit_help, parse_size, print_progress, services_for
+from studio.expansion.cli import add_llm_options, settings_from_args
+from studio.performance import PERFORMANCE_MODES, PERFORMANCE_NAMES
+from studio.settings import Settings
+from studio.types import (
+    EXPANSION_MODES,
+    GenerationRequest,
+    InvalidRequest,
+    LoraWeight,
+    limit_of,
+    random_seed,
+    validate_request,
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", help="a preset name from presets/ (its model and settings are the defaults)")
+    parser.add_argument("--prompt", default="", help=f"at most {limit_of('prompt').high:g} characters")
+    parser.add_argument("--negative", help="negative prompt")
+    parser.add_argument("--seed", type=int, help=f"{limit_help('seed')}; random when left out")
+    parser.add_argument("--images", type=int, default=1, help=limit_help("image_count"))
+    parser.add_argument("--size", help="WxH, e.g. 1024x1024; the preset's or the model's square size when left out")
+    parser.add_argument("--performance", choices=PERFORMANCE_NAMES, help="Quality 60 steps, Speed 30, or a speed-LoRA mode")
+    parser.add_argument("--steps", type=int, help=limit_help("steps"))
+    parser.add_argument("--cfg", type=float, help=limit_help("cfg_scale"))
+    parser.add_argument("--sampler", help="see `python -m studio samplers`")
+    parser.add_argument("--style", action="append", default=None, help="a style name (repeatable); see `python -m studio styles`")
+    parser.add_argument("--lora", action="append", default=None, metavar="NAME[:WEIGHT]", help="a LoRA from <models-dir>/loras (repeatable)")
+    parser.add_argument("--expand", choices=EXPANSION_MODES, default="none", help="prompt expansion")
+    parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
+    add_llm_options(parser)
+
+
+def parse_lora(text: str) -> LoraWeight:
+    name, _, weight = text.partition(":")
+    try:
+        return LoraWeight(name.strip(), float(weight) if weight else 1.0)
+    except ValueError:
+        raise InvalidRequest("loras", f"'{text}' is not NAME or NAME:WEIGHT") from None
+
+
+def request_from_args(args: argparse.Namespace, preset=None) -> GenerationRequest:
+    """The request the options ask for; width/height stay 0 when neither --size nor the preset sets them."""
+    request = GenerationRequest(width=0, height=0)
+    if preset is not None:
+        request = preset.apply(request)
+    if args.performance:
+        request = replace(request, performance=args.performance, steps=PERFORMANCE_MODES[args.performance].steps)
+    given = {
+        "prompt": args.prompt,
+        "negative_prompt": args.negative,
+        "seed": random_seed() if args.seed is None else args.seed,
+        "image_count": args.images,
+        "steps": args.steps,
+        "cfg_scale": args.cfg,
+        "sampler": args.sampler,
+        "styles": tuple(args.style) if args.style is not None else None,
+        "loras": tuple(parse_lora(text) for text in args.lora) if args.lora is not None else None,
+        "expansion": args.expand,
+    }
+    if args.size:
+        given["width"], given["height"] = parse_size(args.size)
+    return replace(request, **{key: value for key, value in given.items() if value is not None})
+
+
+def run(args: argparse.Namespace) -> int:
+    from studio.presets import PresetError, get_preset
+
+    try:
+        preset = get_preset(args.preset) if args.preset else None
+    except PresetError as error:
+        raise InvalidRequest("preset", str(error)) from None
+    request = request_from_args(args, preset)
+    validate_request(request, size_limit=None)  # fail fast, before a model is loaded
+    services = services_for(
+        args, preset.model if preset else None, output_dir=args.out, expansion=settings_from_args(args, "none")
+    )
+    if not request.width:
+        request = replace(request, width=services.manager.info.default_size[0], height=services.manager.info.default_size[1])
+    request = replace(request, model=services.manager.info.name)
+    result = services.engine.run(request, on_progress=print_progress)
+    for generated in result.images:
+        record = services.store.save(generated.image, generated.request)
+        line = {"path": record.path, "seed": record.seed, "width": record.width, "height": record.height}
+        print(json.dumps(line), flush=True)
+    return 0
+
