@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from studio.expansion.settings import ExpansionSettings
 
 DEFAULT_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 DEFAULT_PORT = 7865
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class SettingsError(ValueError):
@@ -25,12 +28,27 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     share: bool = False
+    # The server's prompt-expansion setup (LLM endpoint, local model); requests only choose the mode.
+    expansion: ExpansionSettings = field(default_factory=ExpansionSettings)
+    # Who may use the studio (see studio.auth): (user, password) pairs and API bearer tokens.
+    auth_users: tuple[tuple[str, str], ...] = ()
+    api_tokens: tuple[str, ...] = ()
+    insecure: bool = False  # allow --listen/--share without auth, explicitly
+    cors_origins: tuple[str, ...] = ()  # exact origins allowed to call the API from a browser; never "*"
 
     def __post_init__(self):
         if self.device not in DEVICE_CHOICES:
             raise SettingsError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, not '{self.device}'")
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"--port must be between 1 and 65535, not {self.port}")
+        if (self.host not in LOOPBACK_HOSTS or self.share) and not (self.auth_users or self.api_tokens) and not self.insecure:
+            exposure = "--share" if self.share else f"--listen {self.host}"
+            raise SettingsError(
+                f"{exposure} would let anyone who can reach it use this studio; give --auth user:pass (or "
+                "--auth-file), or add --insecure to serve without a password anyway"
+            )
+        if any(origin.strip() in ("*", "") or "*" in origin for origin in self.cors_origins):
+            raise SettingsError("--cors-origin must name exact origins like https://example.com, never '*'")
         object.__setattr__(self, "models_dir", Path(self.models_dir).expanduser())
         object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser())
 
