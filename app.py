@@ -1,13 +1,17 @@
-"""Start the studio: parse arguments, build settings and services, launch the UI. Nothing else."""
+"""Start the studio: parse arguments, build settings and services, serve the UI and API. Nothing else."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
+from studio.auth import parse_credential, read_auth_file
 from studio.cli import EXIT_BAD_INPUT, add_model_options
 from studio.settings import DEFAULT_PORT, Settings, SettingsError
+
+AUTH_ENV = "STUDIO_AUTH"  # user:pass[,user:pass...], e.g. in Docker
 
 
 def parse_settings(argv: list[str] | None = None) -> Settings:
@@ -15,13 +19,41 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     add_model_options(parser)
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument(
-        "--listen", nargs="?", const="0.0.0.0", default=None, metavar="IP", help="serve beyond this machine (default IP 0.0.0.0)"
+        "--listen",
+        nargs="?",
+        const="0.0.0.0",
+        default=None,
+        metavar="IP",
+        help="serve beyond this machine (default IP 0.0.0.0)",
     )
     parser.add_argument("--share", action="store_true", help="make a public Gradio share link")
     parser.add_argument("--output-dir", type=Path, default=Settings().output_dir)
+    parser.add_argument(
+        "--auth", action="append", default=[], metavar="USER:PASS", help="a login for the UI and API (repeatable)"
+    )
+    parser.add_argument("--auth-file", type=Path, help="a file of user:pass lines")
+    parser.add_argument(
+        "--api-token", action="append", default=[], metavar="TOKEN", help="a bearer token for the API (repeatable)"
+    )
+    parser.add_argument("--insecure", action="store_true", help="allow --listen/--share without any auth")
+    parser.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="an exact origin allowed to call the API from a browser",
+    )
     args = parser.parse_args(argv)
+    users = [parse_credential(text) for text in args.auth]
+    if os.environ.get(AUTH_ENV):
+        users += [parse_credential(text, AUTH_ENV) for text in os.environ[AUTH_ENV].split(",") if text.strip()]
+    if args.auth_file:
+        users += read_auth_file(args.auth_file)
+    tokens = [token for token in args.api_token if token.strip()]
+    if any(len(token) < 16 for token in tokens):
+        raise SettingsError("--api-token must be at least 16 characters long")
     return Settings(
-        model=args.model,
+        model=args.model or Settings().model,
         models_dir=args.models_dir,
         output_dir=args.output_dir,
         device=args.device,
@@ -29,12 +61,15 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         host=args.listen or "127.0.0.1",
         port=args.port,
         share=args.share,
+        auth_users=tuple(users),
+        api_tokens=tuple(tokens),
+        insecure=args.insecure,
+        cors_origins=tuple(args.cors_origin),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
     from studio.services import StartupError, build_services
-    from studio.ui import build_ui
 
     try:
         settings = parse_settings(argv)
@@ -42,13 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, StartupError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    demo = build_ui(services)
-    demo.queue().launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        share=settings.share,
-        allowed_paths=[str(settings.output_dir)],
-    )
+    from studio.server import build_app, serve
+
+    serve(build_app(services), settings)
     return 0
 
 

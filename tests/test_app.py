@@ -33,3 +33,36 @@ def test_pickled_checkpoint_refused_at_start(tmp_path):
 def test_bad_port_is_named(tmp_path):
     result = start_app("--model", "tiny", "--port", "70000", "--models-dir", str(tmp_path))
     assert result.returncode == 2 and "--port" in result.stderr
+
+
+def test_listen_or_share_without_auth_is_refused_before_loading_anything(tmp_path):
+    for args in (("--listen",), ("--share",)):
+        result = start_app("--model", "tiny", "--models-dir", str(tmp_path), *args)
+        assert result.returncode == 2, args
+        assert "--auth" in result.stderr and "--insecure" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_exposure_rules_of_the_settings():
+    import pytest
+
+    from studio.settings import Settings, SettingsError
+
+    Settings(host="0.0.0.0", auth_users=(("a", "b"),))
+    Settings(host="0.0.0.0", insecure=True)
+    Settings(host="127.0.0.1")
+    with pytest.raises(SettingsError, match="--cors-origin"):
+        Settings(cors_origins=("*",))
+
+
+def test_docker_and_colab_files_start_the_studio_with_auth():
+    import json
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert dockerfile.startswith("#") and "FROM nvidia/cuda:" in dockerfile
+    assert "\nUSER studio" in dockerfile and "HEALTHCHECK" in dockerfile and "/health" in dockerfile
+    assert 'VOLUME ["/app/models", "/app/outputs"]' in dockerfile and '"--listen"' in dockerfile
+    notebook = json.loads((ROOT / "notebooks" / "colab.ipynb").read_text())
+    assert notebook["nbformat"] == 4 and all(cell["cell_type"] in ("markdown", "code") for cell in notebook["cells"])
+    code = "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
+    assert "REPO_URL" in code and "pip install -q -r requirements.txt" in code
+    assert '"--share", "--auth"' in code and "secrets.token_urlsafe" in code

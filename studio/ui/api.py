@@ -15,15 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.jobs import JobControl
+from studio.jobqueue import JobQueue, JobState, QueueFull
 from studio.types import GenerationRequest, InvalidRequest, random_seed
-from studio.ui.events import ENGINE_CONCURRENCY
+from studio.ui.events import QUEUE_CONCURRENCY
+from studio.ui.session import Session
+
+# How long one `/generate` call waits for its job; the job is cancelled if it takes longer.
+GENERATE_TIMEOUT_S = 3600
 
 if TYPE_CHECKING:
     from studio.services import Services
 
 
-def add_generate_endpoint(services: "Services") -> None:
+def add_generate_endpoint(services: "Services", jobs: JobQueue) -> None:
     """Register `/generate` in the open `gr.Blocks`. Defaults are the request's declared defaults at the
     loaded model's default size; `seed=None` draws a random seed (returned in `request`)."""
     info = services.manager.info
@@ -57,13 +61,22 @@ def add_generate_endpoint(services: "Services") -> None:
                     "model": info.name,
                 }
             )
-            result = services.engine.run(services.engine.validate(request), control=JobControl())
+            job = jobs.submit(request, Session().owner_id())  # each call is its own owner
         except InvalidRequest as error:
             raise gr.Error(str(error), title="Invalid setting") from None
-        records = [services.store.save(generated.image, generated.request) for generated in result.images]
-        return _response(result.request, records, result.stopped, result.skipped)
+        except QueueFull as error:
+            raise gr.Error(str(error), title="Queue full") from None
+        try:
+            if not jobs.wait_finished(job, GENERATE_TIMEOUT_S):
+                raise gr.Error(f"the job took longer than {GENERATE_TIMEOUT_S} s and was cancelled")
+        finally:
+            if not job.state.finished:
+                jobs.cancel(job.id, job.owner)
+        if job.state is JobState.FAILED:
+            raise gr.Error(job.error or "generation failed", title="Generation failed")
+        return _response(job.request, job.records, job.state is JobState.CANCELLED, job.skipped)
 
-    gr.api(generate, api_name="generate", **ENGINE_CONCURRENCY)
+    gr.api(generate, api_name="generate", **QUEUE_CONCURRENCY)
 
 
 def _file_data(path: str) -> dict[str, Any]:

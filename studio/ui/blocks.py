@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from studio.jobqueue import JobQueue
 from studio.ui.api import add_generate_endpoint
 from studio.ui.events import history_items, wire_events
 from studio.ui.layout import build_layout
@@ -14,11 +15,15 @@ if TYPE_CHECKING:
     from studio.services import Services
 
 
-def build_ui(services: Services) -> gr.Blocks:
-    """The studio's Blocks; the caller launches it (`demo.queue().launch(...)`)."""
+def build_ui(services: Services, jobs: JobQueue | None = None) -> gr.Blocks:
+    """The studio's Blocks; the caller launches it (`demo.queue().launch(...)`) or mounts it
+    (`studio.server.build_app`). `jobs` is the queue shared with the HTTP API; without one, the UI gets
+    its own (started here)."""
+    if jobs is None:
+        jobs = JobQueue(services.engine, services.store).start()
     with gr.Blocks(title=f"SDXL Studio · {services.manager.info.name}", fill_width=True) as demo:
         widgets = build_layout(services.manager.info)
-        wire_events(services, widgets)
-        add_generate_endpoint(services)
+        wire_events(services, widgets, jobs)
+        add_generate_endpoint(services, jobs)
         demo.load(lambda: history_items(services), outputs=widgets.history, api_visibility="private")
     return demo

@@ -1,80 +1,61 @@
-"""Run one request on the engine in a worker thread and hand its progress to a front end as it comes.
+"""Follow one job of the shared queue and hand its state to a front end as it changes.
 
-No gradio here: `run_streaming` is a plain generator (progress events, then the saved result) that a UI
-handler turns into widget updates. Progress is coalesced: a slow reader sees the newest step, never a
-backlog. If the reader goes away (the generator is closed), the job is stopped.
+No gradio here: `follow_job` is a plain generator (queue positions, progress events, then one `Finished`
+with the saved images' records) that a UI handler turns into widget updates. Progress is coalesced: a slow
+reader sees the newest state, never a backlog. If the reader goes away (the generator is closed), the job
+is cancelled, so a closed page never keeps the GPU busy.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from studio.jobs import JobControl
-from studio.types import GenerationRequest, GenerationResult, ImageRecord, ProgressEvent
-
-if TYPE_CHECKING:
-    from studio.services import Services
+from studio.jobqueue import Job, JobQueue, JobState
+from studio.types import GenerationRequest, ImageRecord, ProgressEvent
 
 PREVIEW_SIDE = 320  # pixels: the latent preview is shown scaled up to about this size
+POSITION_REFRESH_S = 1.0  # a waiting job's position is re-read at least this often
+
+
+@dataclass(frozen=True)
+class Queued:
+    position: int  # 1 = next to run
 
 
 @dataclass(frozen=True)
 class Finished:
-    result: GenerationResult
+    request: GenerationRequest
     records: tuple[ImageRecord, ...]
+    state: JobState
+    skipped: tuple[int, ...] = ()
+    error: str | None = None
 
 
-@dataclass(frozen=True)
-class _Failed:
-    error: BaseException
-
-
-def run_streaming(
-    services: Services, request: GenerationRequest, control: JobControl
-) -> Iterator[ProgressEvent | Finished]:
-    """Yield `ProgressEvent`s while `request` runs, then one `Finished` with the saved images' records.
-    Errors of the engine are raised here, in the reader's thread."""
-    updates: queue.Queue = queue.Queue()
-
-    def work() -> None:
-        try:
-            updates.put(services.engine.run(request, on_progress=updates.put, control=control))
-        except Exception as error:  # noqa: BLE001 - handed to the reader, who raises it
-            updates.put(_Failed(error))
-
-    worker = threading.Thread(target=work, name="studio-generate", daemon=True)
-    worker.start()
+def follow_job(jobs: JobQueue, job: Job) -> Iterator[Queued | ProgressEvent | Finished]:
+    """Yield `Queued(position)` while `job` waits, `ProgressEvent`s while it runs, then one `Finished`."""
+    seen = -1
+    last: object = None
     try:
         while True:
-            item = _newest(updates)
-            if isinstance(item, ProgressEvent):
+            seen = jobs.wait(job, seen, timeout=POSITION_REFRESH_S)
+            if job.state.finished:
+                yield Finished(job.request, tuple(job.records), job.state, tuple(job.skipped), job.error)
+                return
+            if job.state is JobState.QUEUED:
+                item: object = Queued(jobs.position(job))
+            else:
+                item = job.progress
+            # progress events hold arrays: compare them by identity
+            changed = item != last if isinstance(item, Queued) else item is not last
+            if item is not None and changed:
+                last = item
                 yield item
-                continue
-            if isinstance(item, _Failed):
-                raise item.error
-            records = tuple(services.store.save(generated.image, generated.request) for generated in item.images)
-            yield Finished(item, records)
-            return
     finally:
-        if worker.is_alive():
-            control.stop()  # the reader left (page closed, event cancelled): end the job, keep the engine free
-
-
-def _newest(updates: queue.Queue):
-    """Block for one item, then skip stale progress events queued behind it; never skip the result."""
-    item = updates.get()
-    while isinstance(item, ProgressEvent):
-        try:
-            item = updates.get_nowait()
-        except queue.Empty:
-            break
-    return item
+        if not job.state.finished:
+            jobs.cancel(job.id, job.owner)  # the reader left (page closed, event cancelled)
 
 
 def scaled_preview(preview: np.ndarray | None, side: int = PREVIEW_SIDE) -> np.ndarray | None:
@@ -89,11 +70,19 @@ def progress_text(event: ProgressEvent) -> str:
     return f"Image {event.image_index + 1}/{event.image_count} · step {event.step}/{event.total_steps}"
 
 
+def queued_text(queued: Queued) -> str:
+    if queued.position <= 1:
+        return "Waiting: next in the queue…"
+    return f"Waiting in the queue: position {queued.position} ({queued.position - 1} job(s) ahead)"
+
+
 def summary_text(finished: Finished) -> str:
-    result = finished.result
-    count = result.request.image_count
-    state = "Stopped" if result.stopped else "Done"
+    count = finished.request.image_count
+    state = {JobState.DONE: "Done", JobState.CANCELLED: "Stopped", JobState.FAILED: "Failed"}[finished.state]
     text = f"{state}: {len(finished.records)} of {count} image{'s' if count != 1 else ''} saved"
-    if result.skipped:
-        text += f", {len(result.skipped)} skipped"
-    return text + f" · seed {result.request.seed}"
+    if finished.skipped:
+        text += f", {len(finished.skipped)} skipped"
+    text += f" · seed {finished.request.seed}"
+    if finished.error:
+        text += f" · {finished.error}"
+    return text

@@ -1,25 +1,38 @@
-"""What one browser session owns: its running job's control and its results. Kept in `gr.State`."""
+"""What one browser session owns: its owner id in the job queue, its running job and its results.
+
+Kept in `gr.State` (gradio gives each browser session its own copy), never in module globals, so two
+sessions can never see or stop each other's jobs or results.
+"""
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from studio.jobs import JobControl
 from studio.types import ImageRecord
+
+if TYPE_CHECKING:
+    from studio.jobqueue import Job
 
 
 @dataclass
 class Session:
-    control: JobControl | None = None  # the job in progress, for Stop and Skip; None when idle
+    owner: str = ""  # this session's owner id in the job queue, drawn on first use
+    job: Job | None = None  # the session's job in the queue or running, for Stop and Skip; None when idle
     results: list[ImageRecord] = field(default_factory=list)  # this session's saved images, newest first
 
-    def begin_job(self) -> JobControl:
-        self.control = JobControl()
-        return self.control
+    def owner_id(self) -> str:
+        if not self.owner:
+            self.owner = "ui:" + secrets.token_urlsafe(12)
+        return self.owner
 
-    def end_job(self, control: JobControl) -> None:
-        if self.control is control:
-            self.control = None
+    def begin_job(self, job: Job) -> None:
+        self.job = job
+
+    def end_job(self, job: Job) -> None:
+        if self.job is job:
+            self.job = None
 
     def add_results(self, records: list[ImageRecord]) -> None:
         self.results[:0] = records

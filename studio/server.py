@@ -1,0 +1,98 @@
+"""The served app: the HTTP API and the Gradio UI on one FastAPI app, sharing one job queue, under uvicorn.
+
+`build_app` is what `app.py` serves and what the tests start on 127.0.0.1. Auth (studio.auth) guards both:
+gradio's login page for the UI, basic or bearer auth for `/v1/*`. Only the outputs folder is served as
+files; CORS is off unless exact origins are configured.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from dataclasses import dataclass
+
+import gradio as gr
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from studio.api import MAX_UPLOAD_BYTES, Catalog, create_api
+from studio.auth import Auth
+from studio.jobqueue import JobQueue
+from studio.ui import build_ui
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Served:
+    app: FastAPI
+    jobs: JobQueue
+    blocks: gr.Blocks
+
+
+def auth_of(settings) -> Auth:
+    return Auth(users=tuple(settings.auth_users), tokens=tuple(settings.api_tokens))
+
+
+def ui_login(auth: Auth):
+    """gradio's login check: a user's password, or (for token-only setups) any name with an API token."""
+
+    def check(user: str, password: str) -> bool:
+        return auth.check_password(user, password) or auth.owner_of(f"Bearer {password}") not in (None, "anonymous")
+
+    return check
+
+
+def build_app(services, catalog: Catalog | None = None, jobs: JobQueue | None = None) -> Served:
+    settings = services.settings
+    auth = auth_of(settings)
+    jobs = jobs or JobQueue(services.engine, services.store)
+    jobs.start()
+    app = create_api(services, jobs, auth, catalog)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.router.on_shutdown.append(jobs.close)
+    blocks = build_ui(services, jobs)
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path="/",
+        auth=ui_login(auth) if auth.enabled else None,
+        allowed_paths=[str(settings.output_dir)],
+        max_file_size=MAX_UPLOAD_BYTES,
+        footer_links=["api", "gradio"],
+    )
+    return Served(app, jobs, blocks)
+
+
+def open_share_link(port: int) -> str:
+    """A public gradio share link to the local server (needs the internet; Colab uses this)."""
+    from gradio import networking
+
+    url = networking.setup_tunnel("127.0.0.1", port, secrets.token_urlsafe(32), None, None)
+    print(f"Public URL (protected by --auth): {url}", flush=True)
+    return url
+
+
+def serve(served: Served, settings) -> None:
+    """Serve until interrupted: on `settings.host` (127.0.0.1 unless --listen), plus a share link if asked."""
+    import uvicorn
+
+    if settings.share:
+
+        def share() -> None:
+            try:
+                open_share_link(settings.port)
+            except Exception as error:  # noqa: BLE001 - the local server keeps running
+                log.error("could not open a share link: %s", error)
+
+        served.app.router.on_startup.append(lambda: threading.Thread(target=share, daemon=True).start())
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(f"SDXL Studio on http://{shown}:{settings.port} (API docs at /v1/docs)", flush=True)
+    uvicorn.run(served.app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5)
