@@ -12,7 +12,10 @@ import torch
 from PIL import Image
 
 from studio.conditioning import encode_prompts
+from studio.control.stage import ImagePromptStage
 from studio.decode import decode_latents, latent_preview
+from studio.edit import edit_stage, resolve_edit
+from studio.edit.tools import EditModels
 from studio.inputs import InputStore
 from studio.jobs import JobControl
 from studio.models import PipelineManager
@@ -53,14 +56,26 @@ class Engine:
         self.inputs = inputs or InputStore(manager.settings.output_dir / "inputs")
         # Stages that shape each image's sampling call (see sampling_plan.py), in order.
         self.stages: tuple[Stage, ...] = ()
+        self.stages += (ImagePromptStage(manager),)  # image_prompts: IP-Adapters and ControlNets
+        self.stages += (edit_stage,)  # inpaint, outpaint, vary, upscale (studio/edit/)
+        self.edit_models = EditModels(manager)  # the upscaler and captioner, loaded on first use
         # One job at a time owns the models: the pipeline's scheduler and adapters are set per image.
         self._busy = threading.Lock()
+
+    def switch_model(self, source: str):
+        """Load another checkpoint (a preset's), once the job in progress is done. If it cannot be had, the
+        loaded model stays and ModelUnavailable says why."""
+        with self._busy:
+            if source in (self.manager.info.name, self.manager.info.source):
+                return self.manager.info
+            return self.manager.load(source)
 
     def validate(self, request: GenerationRequest) -> GenerationRequest:
         return validate_request(request, self.manager.info.size_limit)
 
     def resolve(self, request: GenerationRequest) -> tuple[GenerationRequest, ...]:
         """The request's images, each fully resolved (see resolve.py); raises InvalidRequest for bad input."""
+        request = resolve_edit(self, request)  # an edit's output size comes from its input image
         return resolve_images(request, self.libraries, self.manager.info.size_limit)
 
     def run(

@@ -93,6 +93,20 @@ class OutputStore:
             Path(temporary).unlink(missing_ok=True)
         return ImageRecord(str(path), request.seed, image.width, image.height, request, when.isoformat(timespec="seconds"))
 
+    def save_sheet(self, image: Image.Image, stem: str, when: datetime | None = None) -> str:
+        """A picture made from saved images (a comparison sheet): beside them, atomically, without request
+        metadata of its own (its parts carry theirs), so History leaves it out."""
+        when = when or datetime.now()
+        folder = self.root / when.strftime("%Y-%m-%d")
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=".png")
+        try:
+            with os.fdopen(handle, "wb") as file:
+                image.save(file, format="PNG")
+            return str(self._publish(Path(temporary), folder, f"{when.strftime('%H-%M-%S')}_{stem}"))
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+
     @staticmethod
     def _publish(temporary: Path, folder: Path, stem: str) -> Path:
         """Give the finished file its name; a hard link never replaces an image saved the same second."""
