@@ -6,7 +6,8 @@
     GET    /v1/jobs/{id}/images/{n} the n-th saved PNG (with its metadata chunks)
     DELETE /v1/jobs/{id}           cancel (a running job stops after its step; saved images are kept)
     POST   /v1/metadata            {"image": base64 PNG} -> the request recorded in a studio PNG
-    GET    /v1/samplers|models|styles|presets, GET /health (no auth; says nothing private)
+    GET    /v1/samplers|models|styles|presets|loras|performance, GET /health (no auth; says nothing private)
+    POST   /v1/inputs, /v1/expand, /v1/compare   see studio/api_tools.py
 
 Every error is JSON `{"error": {"field": ..., "message": ...}}`: 400 unreadable body, 401 no or wrong
 credentials, 404 no such job/image (another user's job is reported the same way), 413 too large,
@@ -55,10 +56,26 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Catalog:
-    """Lists the API serves that other features fill in (styles, presets): callables returning JSON data."""
+    """The lists the API serves (styles, presets), as callables returning JSON data."""
 
     styles: Callable[[], list] = field(default=list)
     presets: Callable[[], list] = field(default=list)
+
+    @classmethod
+    def for_services(cls, services) -> Catalog:
+        from studio.presets import load_presets, preset_values
+
+        def styles() -> list:
+            library = services.engine.libraries.styles
+            return [{"name": s.name, "family": s.family, "prompt": s.prompt, "negative_prompt": s.negative_prompt} for s in library.styles]
+
+        def presets() -> list:
+            return [
+                {"name": p.name, "model": p.model, "description": p.description, "settings": preset_values(p)}
+                for p in load_presets().values()
+            ]
+
+        return cls(styles=styles, presets=presets)
 
 
 def _error(status: int, field_name: str | None, message: str, headers: dict | None = None) -> JSONResponse:
@@ -192,7 +209,7 @@ def read_upload(data: dict[str, Any]) -> GenerationRequest:
 
 def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = None) -> FastAPI:
     """The FastAPI app with the API routes and JSON error handlers; the UI is mounted on it afterwards."""
-    catalog = catalog or Catalog()
+    catalog = catalog or Catalog.for_services(services)
     info = services.manager.info
     output_root = Path(services.settings.output_dir).resolve()
     app = FastAPI(
@@ -353,4 +370,7 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
     def presets(who: str = Depends(owner)) -> list:
         return catalog.presets()
 
+    from studio.api_tools import add_tool_routes
+
+    add_tool_routes(app, services, owner)
     return app

@@ -1,0 +1,129 @@
+"""API routes beyond the job queue: input uploads, prompt expansion, sampler comparison, and lists.
+
+    POST /v1/inputs   {"image": base64}  -> {"image": hash}: store an input image (image prompt, mask,
+                      image to edit); requests then name it by that hash
+    POST /v1/expand   {"prompt", "seed", "mode": "local"|"llm"} -> {"expansion", "prompt"}
+    POST /v1/compare  {"request": {...}, "samplers": [...], "step_counts": [...]} -> grid, chart, metrics
+                      -> {"grid": base64 PNG, "folder", "metrics"} once the grid is done (the engine runs
+                      it between queued jobs; cells, chart and CSV stay in the output folder)
+    GET  /v1/loras, /v1/performance
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from starlette.concurrency import run_in_threadpool
+
+from studio.api import MAX_JSON_BYTES, MAX_UPLOAD_BODY_BYTES, ApiError, parse_json_object, read_body, request_from_json
+from studio.inputs import decode_image
+from studio.types import InvalidRequest, limit_of, random_seed
+
+
+def decode_base64_image(data: dict[str, Any], field: str = "image"):
+    encoded = data.get(field)
+    if not isinstance(encoded, str):
+        raise ApiError(422, field, "must be a base64-encoded image (text)")
+    if encoded.startswith("data:"):
+        encoded = encoded.partition(",")[2]
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, field, "is not valid base64") from None
+    return decode_image(raw, field)
+
+
+def _only_fields(data: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ApiError(422, unknown[0], f"is not a field of this route (fields: {', '.join(sorted(allowed))})")
+
+
+def _relative_paths(data: Any, root: Path) -> Any:
+    """The same data with file paths given relative to the output folder (clients never see server paths)."""
+    if isinstance(data, dict):
+        return {key: _relative_paths(value, root) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_relative_paths(value, root) for value in data]
+    if isinstance(data, str) and data.startswith(str(root)):
+        return str(Path(data).relative_to(root))
+    return data
+
+
+def add_tool_routes(app: FastAPI, services, owner) -> None:
+    engine, info = services.engine, services.manager.info
+
+    @app.get("/v1/loras", tags=["lists"])
+    def loras(who: str = Depends(owner)) -> list[str]:
+        return list(engine.libraries.loras.names())
+
+    @app.get("/v1/performance", tags=["lists"])
+    def performance(who: str = Depends(owner)) -> list[dict[str, Any]]:
+        from studio.performance import PERFORMANCE_MODES
+
+        return [{"name": mode.name, "steps": mode.steps, "forced": mode.forced, "describe": mode.describe()} for mode in PERFORMANCE_MODES.values()]
+
+    @app.post("/v1/inputs", tags=["tools"])
+    async def inputs(request: Request, who: str = Depends(owner)) -> dict[str, str]:
+        data = parse_json_object(await read_body(request, MAX_UPLOAD_BODY_BYTES))
+        _only_fields(data, {"image"})
+        image = await run_in_threadpool(decode_base64_image, data)
+        return {"image": await run_in_threadpool(engine.inputs.put, image)}
+
+    @app.post("/v1/expand", tags=["tools"])
+    async def expand(request: Request, who: str = Depends(owner)) -> dict[str, Any]:
+        from studio.expansion.protocol import ExpansionError, compose_positive_prompt
+
+        data = parse_json_object(await read_body(request, MAX_JSON_BYTES))
+        _only_fields(data, {"prompt", "seed", "mode"})
+        prompt, mode = data.get("prompt", ""), data.get("mode", "local")
+        seed = random_seed() if data.get("seed") is None else data["seed"]
+        if not isinstance(prompt, str):
+            raise InvalidRequest("prompt", "must be text")
+        limit_of("prompt").check("prompt", prompt)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise InvalidRequest("seed", "must be a whole number")
+        limit_of("seed").check("seed", seed)
+        if mode not in ("local", "llm"):
+            raise InvalidRequest("mode", "must be 'local' or 'llm'")
+        try:
+            expansion = await run_in_threadpool(lambda: engine.libraries.expanders.get(mode).expand(prompt, seed))
+        except ExpansionError as error:
+            raise ApiError(502, "mode", str(error)) from None
+        return {"expansion": expansion, "prompt": compose_positive_prompt(prompt, expansion), "seed": seed, "mode": mode}
+
+    @app.post("/v1/compare", tags=["tools"])
+    async def compare(request: Request, who: str = Depends(owner)) -> dict[str, Any]:
+        from studio.compare import ComparisonRequest, metrics_dict, run_comparison, write_comparison
+        from studio.outputs import OutputStore
+
+        data = parse_json_object(await read_body(request, MAX_JSON_BYTES))
+        _only_fields(data, {"request", "samplers", "step_counts"})
+        if not isinstance(data.get("request", {}), dict):
+            raise InvalidRequest("request", "must be a request object")
+        base = request_from_json(data.get("request", {}), info.name, info.default_size)
+        samplers, steps = data.get("samplers"), data.get("step_counts")
+        if not isinstance(samplers, list) or not all(isinstance(name, str) for name in samplers):
+            raise InvalidRequest("samplers", "must be a list of sampler names")
+        if not isinstance(steps, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in steps):
+            raise InvalidRequest("step_counts", "must be a list of whole numbers")
+        comparison = ComparisonRequest(replace(base, image_count=1), tuple(samplers), tuple(steps))
+        folder = services.store.root / "compare" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{base.seed}"
+
+        def work() -> dict[str, Any]:
+            result = run_comparison(engine, comparison, store=OutputStore(folder))
+            files = write_comparison(result, folder)
+            grid = (folder / Path(files["grid"]).name).read_bytes()
+            return {
+                "grid": base64.b64encode(grid).decode("ascii"),  # PNG
+                "folder": str(folder.relative_to(services.store.root)),  # under the server's output folder
+                "metrics": _relative_paths(metrics_dict(result), services.store.root),
+            }
+
+        return await run_in_threadpool(work)
