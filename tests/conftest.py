@@ -12,7 +12,7 @@ for key, value in {
 }.items():
     os.environ[key] = value
 
-import pytest  # noqa: E402
+import pytest
 
 
 def pytest_configure(config):
@@ -48,3 +48,38 @@ def tiny_request():
     from studio.types import GenerationRequest
 
     return GenerationRequest(prompt="a red cube on a table", seed=7, width=64, height=64, steps=2, cfg_scale=5.0, sampler="Euler", model="tiny")
+
+
+@pytest.fixture(scope="module")
+def served(tiny_services):
+    """The real app (API + UI, one job queue) with auth on, served by uvicorn on 127.0.0.1."""
+    import dataclasses
+    import socket
+    import threading
+
+    import uvicorn
+
+    from studio.server import build_app
+    from tests.serving_helpers import TOKEN, USERS
+
+    settings = dataclasses.replace(tiny_services.settings, auth_users=USERS, api_tokens=(TOKEN,))
+    services = dataclasses.replace(tiny_services, settings=settings)
+    app = build_app(services)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)  # bound before the server starts: clients queue until it serves, no polling
+    server = uvicorn.Server(uvicorn.Config(app.app, log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        yield app, f"http://127.0.0.1:{listener.getsockname()[1]}", services
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        app.jobs.close()
+        listener.close()
+
+
+@pytest.fixture(scope="module")
+def url(served):
+    return served[1]

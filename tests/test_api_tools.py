@@ -5,12 +5,11 @@ from __future__ import annotations
 import base64
 import io
 
-import httpx
 import pytest
 from PIL import Image
 
 from studio.inputs import decode_image
-from tests.test_serving import FAST, USERS, WAIT, api, b64, png_claiming, served, url  # noqa: F401  (fixtures)
+from tests.serving_helpers import FAST, WAIT, api, b64, png_claiming
 
 
 def png(color="red", size=(16, 16)) -> bytes:

@@ -4,58 +4,20 @@
 from __future__ import annotations
 
 import base64
-import dataclasses
 import io
-import socket
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from gradio_client import Client
 from gradio_client.exceptions import AuthenticationError
 from PIL import Image
 
 from studio.auth import derived_token
 from studio.outputs import OutputStore, read_request
-from studio.server import build_app
 from studio.ui.fields import FIELD_NAMES, default_values
-
-USERS = tuple((f"user{i}", f"secret-{i}") for i in range(8))
-TOKEN = "a-long-api-token-for-tests"
-FAST = {"image_count": 1, "width": 32, "height": 32, "steps": 2, "cfg_scale": 5.0, "sampler": "Euler"}
-WAIT = {"wait": 60}
-
-
-@pytest.fixture(scope="module")
-def served(tiny_services):
-    settings = dataclasses.replace(tiny_services.settings, auth_users=USERS, api_tokens=(TOKEN,))
-    services = dataclasses.replace(tiny_services, settings=settings)
-    app = build_app(services)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)  # bound before the server starts: clients queue until it serves, no polling
-    server = uvicorn.Server(uvicorn.Config(app.app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{listener.getsockname()[1]}", services
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        app.jobs.close()
-        listener.close()
-
-
-@pytest.fixture(scope="module")
-def url(served):
-    return served[1]
-
-
-def api(url, user=0, **kwargs) -> httpx.Client:
-    return httpx.Client(base_url=url, auth=USERS[user], timeout=120, **kwargs)
+from tests.serving_helpers import FAST, TOKEN, USERS, WAIT, api, b64, png_claiming
 
 
 def test_forty_jobs_from_eight_concurrent_clients_all_finish_with_their_own_metadata(url, served):
@@ -215,23 +177,6 @@ def test_two_ui_sessions_never_see_each_others_results(url, tiny_services):
 # --- hostile and broken input -------------------------------------------------------------------------------
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    import struct
-    import zlib
-
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG file whose header claims `width`×`height` pixels (a bomb needs no more than this)."""
-    import struct
-    import zlib
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
-    rows = zlib.compress(b"\0" * (width + 1) * 4, 9)  # four rows of zeros, then the file ends
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b"")
-
-
 @pytest.fixture(scope="module")
 def studio_png(tmp_path_factory, tiny_services):
     from studio.types import GenerationRequest
@@ -241,10 +186,6 @@ def studio_png(tmp_path_factory, tiny_services):
     )
     store = OutputStore(tmp_path_factory.mktemp("png"))
     return Path(store.save(Image.new("RGB", (64, 64), "red"), request).path).read_bytes()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
 
 
 def jpeg_bytes() -> bytes:
