@@ -9,6 +9,7 @@ from pathlib import Path
 
 from studio.auth import parse_credential, read_auth_file
 from studio.cli import EXIT_BAD_INPUT, add_model_options
+from studio.performance_policy import performance_settings
 from studio.settings import DEFAULT_PORT, Settings, SettingsError
 
 AUTH_ENV = "STUDIO_AUTH"  # user:pass[,user:pass...], e.g. in Docker
@@ -65,6 +66,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         api_tokens=tuple(tokens),
         insecure=args.insecure,
         cors_origins=tuple(args.cors_origin),
+        **performance_settings(args),
     )
 
 

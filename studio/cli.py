@@ -11,6 +11,7 @@ import importlib
 import sys
 from pathlib import Path
 
+from studio.performance_policy import add_performance_options, performance_settings
 from studio.settings import DEVICE_CHOICES, Settings, SettingsError
 from studio.types import InvalidRequest, limit_of
 
@@ -26,6 +27,7 @@ COMMANDS = {
     "styles": ("studio.listings", False, "list styles as family<TAB>name lines"),
     "presets": ("studio.listings", False, "list presets as name<TAB>model<TAB>description lines"),
     "performance": ("studio.listings", False, "list performance modes and what each sets"),
+    "describe": ("studio.edit.describe_cli", True, "write a prompt for a picture (image captioning)"),
 }
 
 
@@ -36,6 +38,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models-dir", type=Path, default=defaults.models_dir, help="where downloaded models are kept")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default=defaults.device)
     parser.add_argument("--offline", action="store_true", help="never contact the hub; use downloaded models only")
+    add_performance_options(parser)
 
 
 def limit_help(name: str) -> str:
@@ -56,7 +59,7 @@ def services_for(args: argparse.Namespace, default_model: str | None = None, **s
     from studio.services import build_services
 
     model = args.model or default_model or Settings().model
-    return build_services(Settings(model=model, models_dir=args.models_dir, device=args.device, offline=args.offline, **settings))
+    return build_services(Settings(model=model, models_dir=args.models_dir, device=args.device, offline=args.offline, **performance_settings(args), **settings))
 
 
 def print_progress(event) -> None:

@@ -56,8 +56,8 @@ class Engine:
         self.inputs = inputs or InputStore(manager.settings.output_dir / "inputs")
         # Stages that shape each image's sampling call (see sampling_plan.py), in order.
         self.stages: tuple[Stage, ...] = ()
-        self.stages += (ImagePromptStage(manager),)  # image_prompts: IP-Adapters and ControlNets
         self.stages += (edit_stage,)  # inpaint, outpaint, vary, upscale (studio/edit/)
+        self.stages += (ImagePromptStage(manager),)  # image_prompts: IP-Adapters and ControlNets
         self.edit_models = EditModels(manager)  # the upscaler and captioner, loaded on first use
         # One job at a time owns the models: the pipeline's scheduler and adapters are set per image.
         self._busy = threading.Lock()

@@ -11,7 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 
 from studio.cli import limit_help, parse_size, print_progress, services_for
+from studio.control.cli_args import add_image_prompt_arguments, image_prompts_from_args
+from studio.edit.cli_args import add_edit_arguments, edit_from_args
 from studio.expansion.cli import add_llm_options, settings_from_args
+from studio.inputs import InputStore
 from studio.performance import PERFORMANCE_MODES, PERFORMANCE_NAMES
 from studio.settings import Settings
 from studio.types import (
@@ -41,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expand", choices=EXPANSION_MODES, default="none", help="prompt expansion")
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
     add_llm_options(parser)
+    add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
+    add_image_prompt_arguments(parser)  # --image-prompt PATH:TYPE[:WEIGHT[:STOP]] (studio/control/)
 
 
 def parse_lora(text: str) -> LoraWeight:
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     except PresetError as error:
         raise InvalidRequest("preset", str(error)) from None
     request = request_from_args(args, preset)
+    request = replace(request, edit=edit_from_args(args, InputStore(args.out / "inputs")))  # the engine's inputs
+    request = replace(request, image_prompts=image_prompts_from_args(args, InputStore(args.out / "inputs")))
     validate_request(request, size_limit=None)  # fail fast, before a model is loaded
     services = services_for(
         args, preset.model if preset else None, output_dir=args.out, expansion=settings_from_args(args, "none")

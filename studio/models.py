@@ -10,7 +10,7 @@ import logging
 import re
 from pathlib import Path
 
-from studio import registry
+from studio import performance_policy, registry
 from studio.lora_adapters import LoadedLoras
 from studio.settings import DevicePolicy, Settings, resolve_device
 from studio.types import SDXL_SIZE_LIMIT, Limit, ModelInfo
@@ -59,7 +59,10 @@ def checkpoint_patterns(half_precision: bool) -> tuple[str, ...]:
 class PipelineManager:
     def __init__(self, settings: Settings, policy: DevicePolicy | None = None):
         self.settings = settings
-        self.policy = policy or resolve_device(settings.device)
+        self.policy = performance_policy.device_policy(policy or resolve_device(settings.device), settings.fast_path)
+        self.memory_plan: performance_policy.MemoryPlan | None = None
+        self.fast_path_applied: tuple[str, ...] = ()  # what the fast path did to the loaded pipeline
+        self.warmup_seconds: float | None = None
         self._pipeline = None
         self._info: ModelInfo | None = None
         self._base_scheduler_config = None
@@ -94,13 +97,17 @@ class PipelineManager:
         pipeline.set_progress_bar_config(disable=True)
         if self.policy.device == "cuda":
             self._use_fp16_safe_vae(pipeline)
-        pipeline.to(self.policy.device)
+        self.memory_plan = performance_policy.place_pipeline(pipeline, self.policy.device, self.policy.dtype, self.settings.vram)
         _own_aligned_weights(pipeline)
+        fast_path = self.settings.fast_path
+        self.fast_path_applied = performance_policy.apply_fast_path(pipeline, fast_path, self.policy.device)
         self._pipeline = pipeline
         self._derived = {}
-        self.loras = LoadedLoras()
+        self.loras = performance_policy.make_lora_switcher(LoadedLoras, fast_path, self.policy.device)
         self._base_scheduler_config = pipeline.scheduler.config
         self._info = self._describe(source, random_weights)
+        if fast_path.applies_on(self.policy.device) and fast_path.warmup:
+            self.warmup_seconds = performance_policy.warm_up(pipeline, self._info.default_size)
         log.info("loaded %s on %s (%s)", source, self.policy.device, self.policy.dtype_name)
         return self._info
 
@@ -220,6 +227,15 @@ class PipelineManager:
         if local.is_file():
             return local
         return self._snapshot(model.repo_id, model.revision, model.allow_patterns) / filename
+
+    def registry_folder(self, model: registry.HubModel) -> Path:
+        """A multi-file registry model (ControlNet, IP-Adapter): the folder holding its `allow_patterns`
+        (exact relative paths). A complete local copy in `<models-dir>/registry/<org--name>/` wins, else the
+        files are fetched from the hub (progress shown) at the pinned revision into the models folder."""
+        local = self.settings.models_dir / "registry" / model.repo_id.replace("/", "--")
+        if all((local / pattern).is_file() for pattern in model.allow_patterns):
+            return local
+        return self._snapshot(model.repo_id, model.revision, model.allow_patterns)
 
     def _use_fp16_safe_vae(self, pipeline) -> None:
         """Swap in the fp16-fix VAE; if it cannot be had, decodes upcast to fp32 (see decode.py)."""

@@ -73,3 +73,74 @@ HYPER_SD_LORA_SDXL = HubModel(
     allow_patterns=("Hyper-SDXL-8steps-lora.safetensors",),
 )
 SPEED_LORAS = {"lcm": LCM_LORA_SDXL, "lightning": LIGHTNING_LORA_SDXL, "hyper-sd": HYPER_SD_LORA_SDXL}
+
+# Image prompts (studio/control/). IP-Adapter Plus for SDXL with its ViT-H image encoder (OpenCLIP ViT-H/14,
+# 632M), and the Plus-Face variant for FaceSwap: both read the same encoder's penultimate hidden states, so
+# one encoder serves both. Apache-2.0. Plus-Face is chosen over FaceID because FaceID needs insightface
+# (non-commercial model weights, an ONNX runtime) while Plus-Face only needs an aligned face crop.
+IP_ADAPTER_SDXL = HubModel(
+    repo_id="h94/IP-Adapter",
+    revision="main",
+    licence="Apache-2.0",
+    allow_patterns=(
+        "sdxl_models/ip-adapter-plus_sdxl_vit-h.safetensors",
+        "sdxl_models/ip-adapter-plus-face_sdxl_vit-h.safetensors",
+        "models/image_encoder/config.json",
+        "models/image_encoder/model.safetensors",
+    ),
+)
+IP_ADAPTER_PLUS_WEIGHTS = "ip-adapter-plus_sdxl_vit-h.safetensors"
+IP_ADAPTER_FACE_WEIGHTS = "ip-adapter-plus-face_sdxl_vit-h.safetensors"
+
+# ControlNets in the diffusers layout, fp16 weights (cast to the device's dtype when loaded).
+# PyraCanny: the SDXL canny ControlNet; pinned to the commit that added the fp16 safetensors file.
+CONTROLNET_CANNY_SDXL = HubModel(
+    repo_id="diffusers/controlnet-canny-sdxl-1.0",
+    revision="31a41df5e5e1a09cacc9266ff6f912dd2a5336db",
+    licence="OpenRAIL++-M",
+    allow_patterns=("config.json", "diffusion_pytorch_model.fp16.safetensors"),
+)
+# CPDS and Depth: the SDXL depth ControlNet. A CPDS map is a dense, smooth grayscale field (contrast-preserving
+# luminance plus colour distance) like a depth map and unlike the sparse lines canny/softedge models expect, so
+# the depth model follows its composition and pose without copying colours.
+CONTROLNET_DEPTH_SDXL = HubModel(
+    repo_id="diffusers/controlnet-depth-sdxl-1.0",
+    revision="main",
+    licence="OpenRAIL++-M",
+    allow_patterns=("config.json", "diffusion_pytorch_model.fp16.safetensors"),
+)
+
+# The 4x model behind Upscale: RealESRGAN x4plus (RRDBNet, 23 blocks), the official weights converted to
+# safetensors; BSD-3-Clause like the Real-ESRGAN release. Loaded with spandrel, which reads the key layout.
+UPSCALER_4X = HubModel(
+    repo_id="wkrettek/real-esrgan-models",
+    revision="main",
+    licence="BSD-3-Clause (Real-ESRGAN, Xintao Wang)",
+    allow_patterns=("realesrgan_x4plus.safetensors",),
+)
+
+# Describe: BLIP large image captioning. `main` carries `model.safetensors` (hub safetensors converter, PR #18)
+# next to the pickled `pytorch_model.bin`, which is never fetched. BSD-3-Clause.
+CAPTIONER = HubModel(
+    repo_id="Salesforce/blip-image-captioning-large",
+    revision="main",
+    licence="BSD-3-Clause",
+    allow_patterns=(
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "processor_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+    ),
+)
+# Pose: an SDXL OpenPose ControlNet in the diffusers layout (safetensors). Fed by a pose map (skip-preprocess
+# slots; an OpenPose annotator is not bundled yet).
+CONTROLNET_OPENPOSE_SDXL = HubModel(
+    repo_id="xinsir/controlnet-openpose-sdxl-1.0",
+    revision="main",
+    licence="Apache-2.0",
+    allow_patterns=("config.json", "diffusion_pytorch_model.safetensors"),
+)

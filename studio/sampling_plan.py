@@ -28,6 +28,12 @@ class SamplingPlan:
     arguments: dict[str, Any] = field(default_factory=dict)
     controlnets: list[ControlNetUse] = field(default_factory=list)
     step_hooks: list[Callable[..., None]] = field(default_factory=list)
+    # Applied in order to the decoded PIL image, e.g. paste an inpainted crop back into the whole picture.
+    finish_hooks: list[Callable[[Any], Any]] = field(default_factory=list)
+    # Replaces the single pipeline call: `loop(call)` gets `call(**arguments) -> latents` (the pipeline with
+    # prompt, steps, generator and step hooks bound; the plan's arguments are defaults) and returns latents to
+    # decode or a finished PIL image (tiled refines, tools that need no denoising).
+    loop: Callable[[Callable[..., Any]], Any] | None = None
 
     def controlnet_models(self) -> tuple:
         return tuple(use.model for use in self.controlnets)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from studio.expansion.settings import ExpansionSettings
+from studio.performance_policy import VRAM_MODES, FastPath
 
 DEFAULT_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 DEFAULT_PORT = 7865
@@ -35,12 +36,17 @@ class Settings:
     api_tokens: tuple[str, ...] = ()
     insecure: bool = False  # allow --listen/--share without auth, explicitly
     cors_origins: tuple[str, ...] = ()  # exact origins allowed to call the API from a browser; never "*"
+    # GPU speed and memory (see studio.performance_policy): fast-path switches and the --vram plan.
+    fast_path: FastPath = field(default_factory=FastPath)
+    vram: str = "auto"
 
     def __post_init__(self):
         if self.device not in DEVICE_CHOICES:
             raise SettingsError(f"--device must be one of {', '.join(DEVICE_CHOICES)}, not '{self.device}'")
         if not 1 <= self.port <= 65535:
             raise SettingsError(f"--port must be between 1 and 65535, not {self.port}")
+        if self.vram not in VRAM_MODES:
+            raise SettingsError(f"--vram must be one of {', '.join(VRAM_MODES)}, not '{self.vram}'")
         if (self.host not in LOOPBACK_HOSTS or self.share) and not (self.auth_users or self.api_tokens) and not self.insecure:
             exposure = "--share" if self.share else f"--listen {self.host}"
             raise SettingsError(

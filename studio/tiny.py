@@ -252,3 +252,164 @@ def _kohya_keys(unet_layers: dict, rank: int) -> dict:
         converted[f"{stem}.lora_{'down' if kind.startswith('A') else 'up'}.weight"] = tensor.contiguous()
         converted[f"{stem}.alpha"] = torch.tensor(float(rank))
     return converted
+
+
+# A tiny random ESRGAN (RRDBNet: 8 filters, 1 block, 4x) in the original key layout, saved as safetensors,
+# so spandrel detects and loads it exactly as it loads a real RealESRGAN x4plus file.
+def save_tiny_upscaler(path: Path, seed: int = TINY_SEED) -> Path:
+    from safetensors.torch import save_file
+    from spandrel.architectures.ESRGAN import ESRGAN
+
+    torch.manual_seed(seed)
+    model = ESRGAN(num_filters=8, num_blocks=1, scale=4)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(path), metadata={"studio_tiny": "1"})
+    return path
+
+
+# A tiny random BLIP captioner (the real BlipForConditionalGeneration format, 32-wide, one layer each) with
+# a small WordPiece vocabulary of prompt words, so it writes words, not subword noise.
+TINY_CAPTION_WORDS = (
+    "a an the of photography illustration cat dog red blue green cube table sky tree house person woman man on in "
+    "with and painting drawing light dark small large standing sitting city street mountain river flower garden"
+).split()
+
+
+def save_tiny_captioner(folder: Path, seed: int = TINY_SEED) -> Path:
+    """Write a tiny BLIP in the Hugging Face layout (model.safetensors, config, processor); return the folder."""
+    from transformers import BertTokenizerFast, BlipConfig, BlipForConditionalGeneration, BlipImageProcessor, BlipProcessor
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_CAPTION_WORDS, "[DEC]"]
+    tokenizer = BertTokenizerFast(vocab={word: index for index, word in enumerate(vocab)}, bos_token="[DEC]", model_max_length=64)
+    small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)
+    config = BlipConfig(
+        text_config=dict(
+            small, vocab_size=len(vocab), encoder_hidden_size=32, max_position_embeddings=64, pad_token_id=0,
+            bos_token_id=tokenizer.bos_token_id, sep_token_id=tokenizer.sep_token_id, eos_token_id=tokenizer.sep_token_id,
+        ),
+        vision_config=dict(small, image_size=32, patch_size=8, projection_dim=16),
+        projection_dim=16,
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    folder = Path(folder)
+    BlipForConditionalGeneration(config).eval().save_pretrained(folder, safe_serialization=True)
+    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}), tokenizer=tokenizer).save_pretrained(folder)
+    (folder / TINY_MARKER).write_text(json.dumps({"random_weights": True, "seed": seed}))
+    return folder
+
+
+# Tiny image-prompt models (studio/control/): a ControlNet, a CLIP vision encoder and IP-Adapter Plus files,
+# written in the real registry file layouts so they load through the same code as the downloaded models.
+TINY_VISION_WIDTH = 32
+TINY_VISION_IMAGE_SIZE = 32
+TINY_IP_HIDDEN = 64  # the Plus resampler's width; diffusers reads its heads as to_q rows // 64
+TINY_IP_TOKENS = 4
+
+
+def build_tiny_controlnet(seed: int = 2):
+    """A ControlNet for the tiny SDXL (`from_unet`, 2x conditioning embedding to match the 2x VAE). Its zero
+    convolutions get small random weights so it visibly steers the tiny model."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    torch.manual_seed(TINY_SEED)
+    unet = UNet2DConditionModel(**tiny_unet_config())
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+    generator = torch.Generator().manual_seed(seed)
+    zero_convs = [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block, controlnet.controlnet_cond_embedding.conv_out]
+    with torch.no_grad():
+        for conv in zero_convs:
+            conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.2)
+            conv.bias.copy_(torch.randn(conv.bias.shape, generator=generator) * 0.05)
+    return controlnet.eval()
+
+
+def build_tiny_image_encoder(seed: int = 3):
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(seed)
+    config = CLIPVisionConfig(
+        hidden_size=TINY_VISION_WIDTH,
+        intermediate_size=37,
+        num_attention_heads=4,
+        num_hidden_layers=3,
+        image_size=TINY_VISION_IMAGE_SIZE,
+        patch_size=8,
+        projection_dim=TEXT_PROJECTION_DIM,
+    )
+    return CLIPVisionModelWithProjection(config).eval()
+
+
+def tiny_ip_adapter_state_dict(seed: int) -> dict[str, torch.Tensor]:
+    """A random IP-Adapter Plus for the tiny SDXL in the original file's key layout (`image_proj.*` for the
+    4-layer resampler, `ip_adapter.<n>.to_k_ip/to_v_ip` for every cross-attention, n = 1, 3, 5, ...)."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def random(*shape, scale=0.1):
+        return torch.randn(shape, generator=generator) * scale
+
+    hidden, width = TINY_IP_HIDDEN, TINY_VISION_WIDTH
+    output = TEXT_ENCODER_WIDTH + TEXT_ENCODER_2_WIDTH
+    state = {
+        "image_proj.latents": random(1, TINY_IP_TOKENS, hidden, scale=hidden**-0.5),
+        "image_proj.proj_in.weight": random(hidden, width),
+        "image_proj.proj_in.bias": torch.zeros(hidden),
+        "image_proj.proj_out.weight": random(output, hidden),
+        "image_proj.proj_out.bias": torch.zeros(output),
+        "image_proj.norm_out.weight": torch.ones(output),
+        "image_proj.norm_out.bias": torch.zeros(output),
+    }
+    for layer in range(4):
+        stem = f"image_proj.layers.{layer}"
+        for norm in (f"{stem}.0.norm1", f"{stem}.0.norm2", f"{stem}.1.0"):
+            state[f"{norm}.weight"], state[f"{norm}.bias"] = torch.ones(hidden), torch.zeros(hidden)
+        state[f"{stem}.0.to_q.weight"] = random(64, hidden)
+        state[f"{stem}.0.to_kv.weight"] = random(128, hidden)
+        state[f"{stem}.0.to_out.weight"] = random(hidden, 64)
+        state[f"{stem}.1.1.weight"] = random(hidden * 4, hidden)
+        state[f"{stem}.1.3.weight"] = random(hidden, hidden * 4)
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel(**tiny_unet_config())
+    channels = unet.config.block_out_channels
+    key_id = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            size = channels[-1]
+        elif name.startswith("up_blocks"):
+            size = list(reversed(channels))[int(name[len("up_blocks.")])]
+        else:
+            size = channels[int(name[len("down_blocks.")])]
+        state[f"ip_adapter.{key_id}.to_k_ip.weight"] = random(size, output, scale=0.3)
+        state[f"ip_adapter.{key_id}.to_v_ip.weight"] = random(size, output, scale=0.3)
+        key_id += 2
+    return state
+
+
+def ensure_tiny_registry_model(root: Path, model) -> Path:
+    """The tiny stand-in for a registry model (studio.registry.HubModel) under `root/<org--name>/`, in the
+    real model's file layout, built once. Knows the IP-Adapter repo and ControlNet repos."""
+    from safetensors.torch import save_file
+
+    from studio import registry
+
+    folder = Path(root) / model.repo_id.replace("/", "--")
+    if all((folder / pattern).is_file() for pattern in model.allow_patterns):
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    if model == registry.IP_ADAPTER_SDXL:
+        (folder / "sdxl_models").mkdir(exist_ok=True)
+        for seed, weights in enumerate((registry.IP_ADAPTER_PLUS_WEIGHTS, registry.IP_ADAPTER_FACE_WEIGHTS), start=11):
+            state = {key: value.contiguous() for key, value in tiny_ip_adapter_state_dict(seed).items()}
+            save_file(state, str(folder / "sdxl_models" / weights))
+        build_tiny_image_encoder().save_pretrained(folder / "models" / "image_encoder", safe_serialization=True)
+    else:  # a ControlNet in the diffusers layout
+        variant = "fp16" if any(".fp16." in pattern for pattern in model.allow_patterns) else None
+        build_tiny_controlnet().save_pretrained(folder, safe_serialization=True, variant=variant)
+    (folder / TINY_MARKER).write_text(json.dumps({"random_weights": True}))
+    missing = [pattern for pattern in model.allow_patterns if not (folder / pattern).is_file()]
+    if missing:
+        raise FileNotFoundError(f"tiny stand-in for {model.repo_id} lacks {missing}")
+    return folder

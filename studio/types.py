@@ -351,7 +351,7 @@ def validate_request(request: GenerationRequest, size_limit: Limit | None) -> Ge
     for f in fields(request):
         value = getattr(request, f.name)
         limit = size_limit if f.name in ("width", "height") else f.metadata.get("limit")
-        if request.edit is not None and f.name in ("width", "height"):
+        if request.edit is not None and size_limit is not None and f.name in ("width", "height"):
             limit = EDIT_OUTPUT_LIMIT  # an edit's output size comes from its input image, not the model's grid
         if limit is not None:
             limit.check(f.name, value)
