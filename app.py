@@ -9,6 +9,7 @@ from pathlib import Path
 
 from studio.auth import parse_credential, read_auth_file
 from studio.cli import EXIT_BAD_INPUT, add_model_options
+from studio.expansion.cli import add_llm_options, settings_from_args
 from studio.performance_policy import performance_settings
 from studio.settings import DEFAULT_PORT, Settings, SettingsError
 
@@ -44,7 +45,10 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         metavar="URL",
         help="an exact origin allowed to call the API from a browser",
     )
+    parser.add_argument("--preset", help="start with a preset's model and settings (presets/*.json)")
+    add_llm_options(parser)
     args = parser.parse_args(argv)
+    preset = _preset(args.preset)
     users = [parse_credential(text) for text in args.auth]
     if os.environ.get(AUTH_ENV):
         users += [parse_credential(text, AUTH_ENV) for text in os.environ[AUTH_ENV].split(",") if text.strip()]
@@ -54,7 +58,9 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     if any(len(token) < 16 for token in tokens):
         raise SettingsError("--api-token must be at least 16 characters long")
     return Settings(
-        model=args.model or Settings().model,
+        model=args.model or (preset.model if preset and preset.model else Settings().model),
+        preset=preset.name if preset else "",
+        expansion=settings_from_args(args, "none"),
         models_dir=args.models_dir,
         output_dir=args.output_dir,
         device=args.device,
@@ -68,6 +74,16 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         cors_origins=tuple(args.cors_origin),
         **performance_settings(args),
     )
+
+
+def _preset(name: str | None):
+    from studio.presets import PresetError, get_preset
+    from studio.types import InvalidRequest
+
+    try:
+        return get_preset(name) if name else None
+    except (PresetError, InvalidRequest) as error:
+        raise SettingsError(f"--preset: {error}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

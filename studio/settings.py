@@ -29,6 +29,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     share: bool = False
+    preset: str = ""  # the preset the UI starts with (its model is `model`)
     # The server's prompt-expansion setup (LLM endpoint, local model); requests only choose the mode.
     expansion: ExpansionSettings = field(default_factory=ExpansionSettings)
     # Who may use the studio (see studio.auth): (user, password) pairs and API bearer tokens.

@@ -66,3 +66,11 @@ def test_docker_and_colab_files_start_the_studio_with_auth():
     code = "".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code")
     assert "REPO_URL" in code and "pip install -q -r requirements.txt" in code
     assert '"--share", "--auth"' in code and "secrets.token_urlsafe" in code
+
+
+def test_preset_model_absent_offline_is_named(tmp_path):
+    result = start_app("--preset", "realistic", "--offline", "--models-dir", str(tmp_path / "models"))
+    assert result.returncode == 2
+    assert "SG161222/RealVisXL_V4.0" in result.stderr and "Traceback" not in result.stderr
+    unknown = start_app("--preset", "no-such-preset", "--models-dir", str(tmp_path / "models"))
+    assert unknown.returncode == 2 and "--preset" in unknown.stderr and "realistic" in unknown.stderr
