@@ -200,7 +200,7 @@ def _sync(device) -> None:
 # The run.
 
 
-def _studio_manager(pipeline, fast_path, vram: str, folder: Path):
+def random_weights_manager(pipeline, fast_path, vram: str, folder: Path):
     from studio.models import PipelineManager
     from studio.settings import Settings
 
@@ -337,7 +337,7 @@ def run_gpu(
         result["unet_tflop_per_evaluation"] = {f"batch {b}": round(f / 1e12, 2) for b, f in flops.items()}
         fast_path = FastPath(compile=False)
         started = time.perf_counter()
-        manager = _studio_manager(studio_pipeline, fast_path, "high", Path(folder))
+        manager = random_weights_manager(studio_pipeline, fast_path, "high", Path(folder))
         result["studio_load_and_warmup_s"] = round(time.perf_counter() - started, 2)
         result["fast_path"] = list(manager.fast_path_applied)
         engine = Engine(manager)
@@ -398,7 +398,7 @@ def _memory_modes(folder: Path, repeats: int, flops: int, tflops: float) -> list
     scenario = SCENARIOS[0]
     for vram in ("high", "low", "cpu-offload"):
         pipeline = sdxl_random_pipeline("cuda", torch.float16, seed=0, fp16_safe_vae=True)
-        manager = _studio_manager(pipeline, FastPath(), vram, folder)
+        manager = random_weights_manager(pipeline, FastPath(), vram, folder)
         engine = Engine(manager)
         _studio_call(engine, scenario)
         seconds, peak, finite = [], 0, True

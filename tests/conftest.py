@@ -20,6 +20,17 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "browser: drives a real headless Chromium")
 
 
+def pytest_collection_modifyitems(config, items):
+    """The GPU tier runs where CUDA is; on a CPU machine its tests are reported as skipped, by name."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="GPU tier: no CUDA device on this machine"))
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("models")
