@@ -18,7 +18,7 @@ from studio.performance import apply_performance
 from studio.styles import StyleLibrary
 from studio.settings import Settings
 from studio.types import GenerationRequest, Limit, validate_request
-from studio.wildcards import WildcardLibrary
+from studio.wildcards import SHIPPED_WILDCARDS, WildcardLibrary
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class PromptLibraries:
             styles=StyleLibrary.load(),
             loras=LoraLibrary(Path(settings.models_dir) / "loras"),
             expanders=ExpanderCache(settings.expansion, settings.models_dir, settings.hub_offline),
+            wildcards=WildcardLibrary((Path(settings.models_dir) / "wildcards", SHIPPED_WILDCARDS)),
         )
 
 
