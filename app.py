@@ -62,6 +62,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         preset=preset.name if preset else "",
         expansion=settings_from_args(args, "none"),
         models_dir=args.models_dir,
+        inpaint_model=args.inpaint_model or "",
         output_dir=args.output_dir,
         device=args.device,
         offline=args.offline,

@@ -35,6 +35,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the app and the CLI for where models come from and run."""
     defaults = Settings()
     parser.add_argument("--model", default=None, help=f"diffusers folder, .safetensors file, hub repo id, or 'tiny' (default {defaults.model})")
+    parser.add_argument(
+        "--inpaint-model",
+        default=None,
+        help="a dedicated SDXL inpainting model for inpaint/outpaint (diffusers folder, .safetensors with a "
+        "9-channel UNet, hub id such as diffusers/stable-diffusion-xl-1.0-inpainting-0.1, or 'tiny'); only its "
+        "UNet is loaded, on first use; default: the base model's own UNet",
+    )
     parser.add_argument("--models-dir", type=Path, default=defaults.models_dir, help="where downloaded models are kept")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default=defaults.device)
     parser.add_argument("--offline", action="store_true", help="never contact the hub; use downloaded models only")
@@ -59,6 +66,7 @@ def services_for(args: argparse.Namespace, default_model: str | None = None, **s
     from studio.services import build_services
 
     model = args.model or default_model or Settings().model
+    settings.setdefault("inpaint_model", getattr(args, "inpaint_model", None) or "")
     return build_services(Settings(model=model, models_dir=args.models_dir, device=args.device, offline=args.offline, **performance_settings(args), **settings))
 
 

@@ -1,6 +1,9 @@
-"""Latents to pictures: the VAE decode with a finite-output guard, and a free latent preview."""
+"""Latents to pictures: the VAE decode with a finite-output guard and tiling for large pictures, and a free
+latent preview."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -25,14 +28,38 @@ def latent_preview(latents: torch.Tensor) -> np.ndarray:
     return ((rgb + 1.0) / 2.0).clamp(0, 1).mul(255).round().to(torch.uint8).numpy()
 
 
-def decode_latents(pipeline, latents: torch.Tensor) -> list:
-    """Decode to PIL images. fp16 VAEs that overflow are retried in fp32, so no image comes out black."""
+# Decodes of more output pixels than this (per image) go through the VAE in overlapping, blended tiles
+# (diffusers' tiled decode): a whole 2048x2048 SDXL decode already needs several GiB of activations, and they
+# grow with the area. Below it the whole-picture decode is exact and fast. The low-VRAM memory plans
+# (performance_policy.place_pipeline) keep tiling on for every decode.
+VAE_TILING_PIXELS = 2048 * 2048
+
+
+def decode_latents(pipeline, latents: torch.Tensor, tiling_pixels: int = VAE_TILING_PIXELS) -> list:
+    """Decode to PIL images. fp16 VAEs that overflow are retried in fp32, so no image comes out black.
+    Pictures of more than `tiling_pixels` pixels are decoded tile by tile (see VAE_TILING_PIXELS)."""
     vae = pipeline.vae
     needs_upcast = vae.dtype == torch.float16 and vae.config.force_upcast
-    image = _decode(vae, latents, torch.float32 if needs_upcast else vae.dtype)
-    if not torch.isfinite(image).all() and vae.dtype != torch.float32:
-        image = _decode(vae, latents, torch.float32)
+    scale = getattr(pipeline, "vae_scale_factor", 8)
+    with vae_tiling(vae, latents.shape[-2] * latents.shape[-1] * scale * scale > tiling_pixels):
+        image = _decode(vae, latents, torch.float32 if needs_upcast else vae.dtype)
+        if not torch.isfinite(image).all() and vae.dtype != torch.float32:
+            image = _decode(vae, latents, torch.float32)
     return pipeline.image_processor.postprocess(image, output_type="pil")
+
+
+@contextmanager
+def vae_tiling(vae, wanted: bool):
+    """Tiled decoding inside the block when `wanted` (it stays on if the memory plan turned it on); the VAE's
+    previous setting is restored afterwards, so the next small decode is a whole-picture one again."""
+    before = bool(getattr(vae, "use_tiling", False))
+    if wanted and not before:
+        vae.enable_tiling()
+    try:
+        yield
+    finally:
+        if wanted and not before:
+            vae.disable_tiling()
 
 
 @torch.inference_mode()

@@ -154,7 +154,7 @@ class Engine:
         plan = SamplingPlan()
         for stage in self.stages:
             stage(self, request, plan)
-        pipeline = self.manager.pipeline_for(plan.mode, plan.controlnet_models())
+        pipeline = self.manager.pipeline_for(plan.mode, plan.controlnet_models(), plan.unet)
         pipeline.scheduler = build_scheduler(request.sampler, self.manager.base_scheduler_config, request.seed)
         # Noise comes from a CPU generator so a seed gives the same picture on any device.
         generator = torch.Generator("cpu").manual_seed(request.seed)

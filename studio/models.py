@@ -68,6 +68,7 @@ class PipelineManager:
         self._base_scheduler_config = None
         self.loras = LoadedLoras()
         self._derived: dict[tuple, object] = {}
+        self._inpaint_unet = None  # the --inpaint-model UNet, loaded on first inpaint/outpaint (inpaint_unet())
 
     @property
     def pipeline(self):
@@ -201,23 +202,35 @@ class PipelineManager:
                 "or start with --model pointing at a local diffusers folder or .safetensors checkpoint."
             ) from error
 
-    def pipeline_for(self, mode: str, controlnets: tuple = ()):
-        """The resident pipeline, or one derived from it for another mode or with ControlNets. Derived
-        pipelines share every loaded module (`from_pipe`): switching modes never loads weights again."""
-        if mode == "txt2img" and not controlnets:
+    def pipeline_for(self, mode: str, controlnets: tuple = (), unet=None):
+        """The resident pipeline, or one derived from it for another mode, with ControlNets or with another
+        UNet (the inpainting one). Derived pipelines share every other loaded module (`from_pipe`): switching
+        modes never loads weights again."""
+        if mode == "txt2img" and not controlnets and unet is None:
             return self.pipeline
         import diffusers
 
         class_name = _PIPELINE_CLASSES[(mode, bool(controlnets))]
-        key = (class_name, tuple(id(model) for model in controlnets))
+        key = (class_name, tuple(id(model) for model in controlnets), None if unet is None else id(unet))
         if key not in self._derived:
-            extra = {}
+            extra = {} if unet is None else {"unet": unet}
             if controlnets:
                 extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else diffusers.MultiControlNetModel(list(controlnets))
             derived = getattr(diffusers, class_name).from_pipe(self.pipeline, **extra)
             derived.set_progress_bar_config(disable=True)
             self._derived[key] = derived
         return self._derived[key]
+
+    def inpaint_unet(self):
+        """The dedicated inpainting UNet of `--inpaint-model`, loaded once on first use and kept resident
+        (the base model's text encoders and VAE serve it); None when none is configured."""
+        if not self.settings.inpaint_model:
+            return None
+        if self._inpaint_unet is None:
+            from studio.edit.inpaint_model import load_inpaint_unet
+
+            self._inpaint_unet = load_inpaint_unet(self, self.settings.inpaint_model)
+        return self._inpaint_unet
 
     def registry_file(self, model: registry.HubModel) -> Path:
         """A one-file registry model (e.g. a speed LoRA): a local copy in `<models-dir>/registry/` wins,

@@ -110,6 +110,16 @@ CONTROLNET_DEPTH_SDXL = HubModel(
     allow_patterns=("config.json", "diffusion_pytorch_model.fp16.safetensors"),
 )
 
+# The dedicated SDXL inpainting model (`--inpaint-model diffusers/stable-diffusion-xl-1.0-inpainting-0.1`): only
+# its 9-channel UNet is fetched (fp16 weights, cast to the device's dtype); the base model's text encoders and
+# VAE serve it.
+SDXL_INPAINT = HubModel(
+    repo_id="diffusers/stable-diffusion-xl-1.0-inpainting-0.1",
+    revision="main",
+    licence="CreativeML Open RAIL++-M",
+    allow_patterns=("unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors"),
+)
+
 # The 4x model behind Upscale: RealESRGAN x4plus (RRDBNet, 23 blocks), the official weights converted to
 # safetensors; BSD-3-Clause like the Real-ESRGAN release. Loaded with spandrel, which reads the key layout.
 UPSCALER_4X = HubModel(
@@ -136,11 +146,32 @@ CAPTIONER = HubModel(
         "vocab.txt",
     ),
 )
-# Pose: an SDXL OpenPose ControlNet in the diffusers layout (safetensors). Fed by a pose map (skip-preprocess
-# slots; an OpenPose annotator is not bundled yet).
+# Pose: an SDXL OpenPose ControlNet in the diffusers layout (safetensors). Fed by the OpenPose skeleton that
+# POSE_ESTIMATOR's keypoints are drawn as, or by a ready pose map (skip preprocessing).
 CONTROLNET_OPENPOSE_SDXL = HubModel(
     repo_id="xinsir/controlnet-openpose-sdxl-1.0",
     revision="main",
     licence="Apache-2.0",
     allow_patterns=("config.json", "diffusion_pytorch_model.safetensors"),
+)
+
+# Annotators that compute Depth and Pose maps (studio/control/annotators.py), loaded with transformers from
+# safetensors. Depth: Depth Anything V2 Small (24.8M params, DINOv2-S + DPT head), the only Apache-2.0 size of
+# V2 (Base/Large are CC-BY-NC-4.0); it predicts relative inverse depth, near = bright, the convention SDXL depth
+# ControlNets were trained on. Pinned to commit 870a35c ("Fix yaml"); the later commit only edits the README.
+DEPTH_ESTIMATOR = HubModel(
+    repo_id="depth-anything/Depth-Anything-V2-Small-hf",
+    revision="870a35c76c2bc1d82fbde922d95015496cb7dd6c",
+    licence="Apache-2.0",
+    allow_patterns=("config.json", "model.safetensors", "preprocessor_config.json"),
+)
+# Pose: ViTPose-B "simple" (COCO 17 body keypoints, top-down over one whole-image person box), drawn as an
+# OpenPose skeleton for the OpenPose ControlNet. Chosen over controlnet-aux's OpenPose body model because those
+# weights are CMU OpenPose's (non-commercial licence) and only published as a pickled `.pth`; ViTPose is
+# Apache-2.0, ships safetensors and runs with transformers, which the studio already has.
+POSE_ESTIMATOR = HubModel(
+    repo_id="usyd-community/vitpose-base-simple",
+    revision="f6e1613793fc8a9220d857bdc4b9fc23f79eafe9",
+    licence="Apache-2.0",
+    allow_patterns=("config.json", "model.safetensors", "preprocessor_config.json"),
 )

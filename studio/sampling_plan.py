@@ -27,6 +27,8 @@ class SamplingPlan:
     mode: str = "txt2img"
     arguments: dict[str, Any] = field(default_factory=dict)
     controlnets: list[ControlNetUse] = field(default_factory=list)
+    # A UNet to sample with instead of the resident one (the dedicated inpainting UNet); None: the base's.
+    unet: Any = None
     step_hooks: list[Callable[..., None]] = field(default_factory=list)
     # Applied in order to the decoded PIL image, e.g. paste an inpainted crop back into the whole picture.
     finish_hooks: list[Callable[[Any], Any]] = field(default_factory=list)

@@ -40,6 +40,8 @@ class Settings:
     # GPU speed and memory (see studio.performance_policy): fast-path switches and the --vram plan.
     fast_path: FastPath = field(default_factory=FastPath)
     vram: str = "auto"
+    # --inpaint-model: a dedicated SDXL inpainting UNet (folder, .safetensors or hub id); "" = the base model's.
+    inpaint_model: str = ""
 
     def __post_init__(self):
         if self.device not in DEVICE_CHOICES:

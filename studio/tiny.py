@@ -390,7 +390,8 @@ def tiny_ip_adapter_state_dict(seed: int) -> dict[str, torch.Tensor]:
 
 def ensure_tiny_registry_model(root: Path, model) -> Path:
     """The tiny stand-in for a registry model (studio.registry.HubModel) under `root/<org--name>/`, in the
-    real model's file layout, built once. Knows the IP-Adapter repo and ControlNet repos."""
+    real model's file layout, built once. Knows the IP-Adapter repo, the ControlNet repos and the Depth/Pose
+    annotators."""
     from safetensors.torch import save_file
 
     from studio import registry
@@ -405,6 +406,10 @@ def ensure_tiny_registry_model(root: Path, model) -> Path:
             state = {key: value.contiguous() for key, value in tiny_ip_adapter_state_dict(seed).items()}
             save_file(state, str(folder / "sdxl_models" / weights))
         build_tiny_image_encoder().save_pretrained(folder / "models" / "image_encoder", safe_serialization=True)
+    elif model in (registry.DEPTH_ESTIMATOR, registry.POSE_ESTIMATOR):  # transformers annotators
+        from studio.control.tiny_annotators import save_tiny_annotator
+
+        save_tiny_annotator(folder, "depth" if model == registry.DEPTH_ESTIMATOR else "pose")
     else:  # a ControlNet in the diffusers layout
         variant = "fp16" if any(".fp16." in pattern for pattern in model.allow_patterns) else None
         build_tiny_controlnet().save_pretrained(folder, safe_serialization=True, variant=variant)
@@ -412,4 +417,24 @@ def ensure_tiny_registry_model(root: Path, model) -> Path:
     missing = [pattern for pattern in model.allow_patterns if not (folder / pattern).is_file()]
     if missing:
         raise FileNotFoundError(f"tiny stand-in for {model.repo_id} lacks {missing}")
+    return folder
+
+
+# A tiny random inpainting UNet (`--inpaint-model tiny`, tests): the tiny UNet with 9 input channels (latents,
+# mask, masked-image latents), saved as a diffusers UNet folder; it fits the tiny model's text encoders and VAE.
+TINY_INPAINT_SEED = 5
+
+
+def build_tiny_inpaint_unet(seed: int = TINY_INPAINT_SEED):
+    from diffusers import UNet2DConditionModel
+
+    torch.manual_seed(seed)
+    return UNet2DConditionModel(**{**tiny_unet_config(), "in_channels": 9}).eval()
+
+
+def save_tiny_inpaint_unet(folder: Path, seed: int = TINY_INPAINT_SEED) -> Path:
+    """Write the tiny inpainting UNet as a diffusers folder (config.json + safetensors) and return the folder."""
+    folder = Path(folder)
+    build_tiny_inpaint_unet(seed).save_pretrained(folder, safe_serialization=True)
+    (folder / TINY_MARKER).write_text(json.dumps({"random_weights": True, "seed": seed}))
     return folder

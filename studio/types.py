@@ -101,6 +101,10 @@ class EditSpec:
     outpaint_size: float = _limited(0.3, Limit(0.05, 1.0), "added per side, as a fraction of the image side")
     vary_strength: str = field(default="subtle", metadata={"help": "subtle (0.5) or strong (0.85)"})
     upscale: str = field(default="2", metadata={"help": "1.5, 2 or fast2 (the upscale model only)"})
+    inpaint_model: str = field(
+        default="",
+        metadata={"help": "inpaint/outpaint: 'base' (the base model's UNet) or the --inpaint-model used; '' = the studio's"},
+    )
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -68,7 +68,9 @@ def test_control_maps_match_the_output_size_or_pass_through_raw():
         assert slot_input(image, slot_type, 96, 64).size == (96, 64)
     raw = slot_input(image, "CPDS", 96, 64, skip_preprocess=True)
     assert np.array_equal(np.asarray(raw), np.asarray(preprocessors.fit_to_size(image, 96, 64)))
-    with pytest.raises(InvalidRequest, match=r"image_prompts\[3\]"):
+    from studio.control.annotators import AnnotatorUnavailable  # Depth/Pose maps need the stage's models
+
+    with pytest.raises(AnnotatorUnavailable, match=r"image_prompts\[3\]"):
         slot_input(image, "Depth", 96, 64, field="image_prompts[3]")
 
 

@@ -1,7 +1,7 @@
 """The image-prompt stage: turns a request's `image_prompts` slots into a SamplingPlan.
 
 ControlNet slots (PyraCanny, CPDS, Depth, Pose) become `ControlNetUse`s (weight -> conditioning scale,
-stop-at -> `control_guidance_end`); adapter slots (ImagePrompt, FaceSwap) become IP-Adapter image embeddings
+stop-at -> `control_guidance_end`; Depth and Pose maps come from the annotator models); adapter slots (ImagePrompt, FaceSwap) become IP-Adapter image embeddings
 with one scale per slot that a step hook drops to 0 once the slot's stop-at is passed. Slots with weight 0 or
 stop-at 0 do nothing, so they are skipped: the image is exactly the one made without them.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from studio import registry
 from studio.control import ip_adapter
+from studio.control.annotators import Annotators
 from studio.control.controlnets import ControlNets
 from studio.control.maps import ADAPTER_TYPES, slot_input
 from studio.sampling_plan import ControlNetUse, SamplingPlan
@@ -28,6 +29,7 @@ class ImagePromptStage:
         self.manager = manager
         self.adapters = ip_adapter.IpAdapters(self.folder_for)
         self._controlnets: ControlNets | None = None
+        self._annotators: Annotators | None = None
         self._maps: OrderedDict = OrderedDict()
 
     def folder_for(self, model: registry.HubModel) -> Path:
@@ -45,13 +47,28 @@ class ImagePromptStage:
             self._controlnets = ControlNets(self.folder_for, self.manager.policy.device, self.manager.policy.dtype)
         return self._controlnets
 
+    @property
+    def annotators(self) -> Annotators:
+        """The Depth and Pose annotator models (loaded on first use), on the pipeline's device."""
+        if self._annotators is None:
+            self._annotators = Annotators(self.folder_for, self.manager.policy.device, self.manager.policy.dtype)
+        return self._annotators
+
+    def preview(
+        self, image, slot_type: str, width: int, height: int, skip_preprocess: bool = False, field: str = "image"
+    ):
+        """What a slot would feed its model (for the UI's preview), with this stage's annotators."""
+        return slot_input(image, slot_type, width, height, skip_preprocess, field, annotators=self.annotators)
+
     def slot_image(self, inputs, index: int, slot: ImagePrompt, width: int, height: int):
         """The (cached) image slot `index` feeds its model: map, face crop or image prompt."""
         key = (slot.image, slot.type, width, height, slot.skip_preprocess)
         if key not in self._maps:
             field = f"image_prompts[{index}]"
             image = inputs.get(slot.image, f"{field}.image")
-            self._maps[key] = slot_input(image, slot.type, width, height, slot.skip_preprocess, field)
+            self._maps[key] = slot_input(
+                image, slot.type, width, height, slot.skip_preprocess, field, annotators=self.annotators
+            )
             while len(self._maps) > MAP_CACHE_SIZE:
                 self._maps.popitem(last=False)
         self._maps.move_to_end(key)

@@ -4,6 +4,8 @@ size) and a finish hook that maps the decoded work image back to the output pict
 Every tool samples at a size the model is made for (a native size, or the picture's own size where the
 model allows it) and the hook maps back: inpaint/outpaint paste the crop into the picture through the
 feathered mask (pixels outside the grown mask stay byte-identical), vary resizes, upscale blends its tiles.
+Inpaint/outpaint sample with the `--inpaint-model` UNet when the resolved request names it (see
+inpaint_model.py), else with the base model's own.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import replace
 from PIL import Image
 
 from studio.edit import masks
+from studio.edit.inpaint_model import BASE, resolve_inpaint_model
 from studio.edit.outpaint import extend_canvas, outpaint_size
 from studio.edit.upscale import model_upscale, refine_tiles, upscale_size
 from studio.sampling_plan import SamplingPlan
@@ -56,7 +59,12 @@ def resolve_edit(engine, request: GenerationRequest) -> GenerationRequest:
     width, height = output_size(engine, edit)
     if edit.kind == "inpaint":
         masks.mask_array(engine.inputs.get(edit.mask, "edit.mask"), (width, height))
-    return replace(request, width=width, height=height)
+    if edit.kind in ("inpaint", "outpaint"):  # record which UNet inpaints, so the metadata re-makes it
+        chosen = resolve_inpaint_model(edit.inpaint_model, engine.manager.settings.inpaint_model)
+        edit = replace(edit, inpaint_model=chosen)
+    elif edit.inpaint_model:
+        raise InvalidRequest("edit.inpaint_model", f"only inpaint and outpaint take an inpainting model, not {edit.kind}")
+    return replace(request, width=width, height=height, edit=edit)
 
 
 def steps_for(steps: int, strength: float) -> int:
@@ -77,6 +85,8 @@ def edit_stage(engine, request: GenerationRequest, plan: SamplingPlan) -> None:
         else:
             image, grown = extend_canvas(image, edit.outpaint_sides, edit.outpaint_size, edit.mask_grow)
             strength, context = OUTPAINT_STRENGTH, INPAINT_MODES["default"][1]
+        if edit.inpaint_model and edit.inpaint_model != BASE:  # resolved: the configured inpainting model
+            plan.unet = engine.manager.inpaint_unet()
         _inpaint(
             plan, request, image, grown, masks.feather(grown, edit.mask_feather), strength, context, info.native_sizes
         )
