@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
+import re
 import socket
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from playwright import sync_api
 
 from studio.outputs import OutputStore
 from studio.types import GenerationRequest
 from studio.ui import build_ui
 from studio.ui.banner import RANDOM_WEIGHTS_NOTICE
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = pytest.mark.browser
 
@@ -29,6 +28,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot.png"
+COMPARE_SCREENSHOT = SCREENSHOT.with_name("screenshot-compare.png")
 PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 
 
@@ -56,8 +56,7 @@ def app_url(tiny_services):
 
 @pytest.fixture(scope="module")
 def page(app_url):
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.skip("no Chromium at /usr/bin/chromium")
+    assert Path(CHROMIUM).exists(), "the browser tier needs Debian's chromium: tests/test.sh installs it"
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -86,12 +85,13 @@ def test_load_parameters_then_generate_in_a_real_browser(page, tiny_services, tm
     page.locator("#studio-load input[type=file]").set_input_files(saved)
     prompt_box = page.locator("#studio-prompt textarea")
     expect(prompt_box).to_have_value("loaded from a png")
-    page.get_by_role("tab", name="Advanced").click()
+    page.get_by_role("tab", name="Setting").click()
     expect(page.get_by_label("Random seed")).not_to_be_checked()
     expect(page.locator("#studio-seed input")).to_have_value(str(seed))
-    expect(page.get_by_label("number input for Steps")).to_have_value("6")
     expect(page.get_by_label("number input for Image count")).to_have_value("4")
     expect(page.get_by_label("Negative prompt")).to_have_value("blurry, text")
+    page.get_by_role("tab", name="Advanced").click()
+    expect(page.get_by_label("number input for Steps")).to_have_value("6")
 
     # Type a prompt and generate: the gallery shows the four saved images.
     prompt_box.fill(PROMPT)
@@ -105,11 +105,6 @@ def test_load_parameters_then_generate_in_a_real_browser(page, tiny_services, tm
     assert all(Path(r.path).is_file() and r.request.sampler == "Euler a" and r.request.steps == 6 for r in made)
 
     expect(page.get_by_text(RANDOM_WEIGHTS_NOTICE)).to_be_visible()
-    for close in page.locator(".toast-body button.toast-close").all():
-        close.click()
-    expect(page.locator(".toast-body")).to_have_count(0)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
 
 
 def test_live_preview_then_stop_keeps_the_session_going(page, tiny_services):
@@ -129,3 +124,103 @@ def test_live_preview_then_stop_keeps_the_session_going(page, tiny_services):
     expect(page.locator("#studio-generate")).to_be_enabled()
     expect(page.locator("#studio-stop")).to_be_disabled()
     assert len(tiny_services.store.history(500)) == before
+
+
+def close_toasts(page) -> None:
+    """Dismiss notices that could cover the tabs. A toast may close by itself meanwhile (it then turns inert
+    and leaves the DOM), so a click that finds it gone is fine; what counts is that none is left."""
+    for close in page.locator(".toast-body button.toast-close").all():
+        try:
+            close.click(timeout=2_000)
+        except sync_api.TimeoutError:
+            pass
+    sync_api.expect(page.locator(".toast-body")).to_have_count(0, timeout=15_000)
+
+
+def choose_style(page, name: str) -> None:
+    box = page.locator("#studio-styles input")
+    box.click()
+    box.fill(name)
+    page.get_by_role("option", name=name).first.click()
+
+
+def test_two_styles_then_a_sampler_comparison_in_a_real_browser(page, tiny_services):
+    """Styles shape the recorded prompt; the Compare samplers tab runs a 2x2 grid and shows it."""
+    expect = sync_api.expect
+    page.get_by_role("tab", name="Setting").click()
+    for label, value in (("number input for Image count", "1"),):
+        page.get_by_label(label).fill(value)
+        page.get_by_label(label).press("Tab")
+    page.get_by_role("tab", name="Advanced").click()
+    page.get_by_label("number input for Steps").fill("2")
+    page.get_by_label("number input for Steps").press("Tab")
+
+    page.get_by_role("tab", name="Styles").click()
+    choose_style(page, "Film Noir")
+    choose_style(page, "Watercolor Wash")
+    templates = page.locator("#studio-style-templates")
+    expect(templates).to_contain_text("Film Noir")
+    expect(templates).to_contain_text("Watercolor Wash")
+    expect(page.get_by_text("python -m studio style-previews")).to_be_visible()
+
+    prompt = "a quiet harbour at night"
+    page.locator("#studio-prompt textarea").fill(prompt)
+    page.locator("#studio-generate").click()
+    expect(page.locator("#studio-progress")).to_contain_text("Done: 1 of 1 image saved", timeout=60_000)
+    made = [r for r in tiny_services.store.history(50) if prompt in r.request.prompt]
+    assert len(made) == 1
+    styled = made[0].request
+    assert styled.prompt.startswith("watercolor painting, film noir still, " + prompt) and styled.styles == ()
+    assert styled.loras == () and styled.expansion == "none"
+    close_toasts(page)
+
+    page.get_by_role("tab", name="Compare samplers").click()
+    expect(page.locator("#studio-compare-samplers")).to_contain_text("DDIM")
+    expect(page.locator("#studio-compare-samplers")).to_contain_text("Euler a")
+    page.locator("#studio-compare-steps textarea, #studio-compare-steps input").first.fill("1,2")
+    page.locator("#studio-compare-run").click()
+    expect(page.locator("#studio-compare-grid img")).to_be_visible(timeout=60_000)
+    expect(page.locator("#studio-compare-progress")).to_contain_text("Done: 4 of 4 cells")
+    expect(page.locator("#studio-compare-table")).to_contain_text("Euler a")
+    expect(page.locator("#studio-compare-run")).to_be_enabled()
+    close_toasts(page)
+    page.locator("#studio-compare-grid").scroll_into_view_if_needed()
+    page.screenshot(path=str(COMPARE_SCREENSHOT), full_page=True)
+
+
+def test_an_image_prompt_slot_previews_its_map_and_steers_the_generation(page, tiny_services, tmp_path):
+    """Input Image opens the panel; a PyraCanny slot shows its edge map and is recorded with its hash."""
+    expect = sync_api.expect
+    page.get_by_role("tab", name="Advanced").click()
+    page.get_by_label("number input for Steps").fill("2")
+    page.get_by_label("number input for Steps").press("Tab")
+    page.get_by_role("tab", name="Setting").click()
+    page.get_by_label("Random seed").uncheck()
+    page.locator("#studio-seed input").fill("31337")
+    page.get_by_label("Input Image").check()
+    expect(page.locator("#studio-input-panel").first).to_be_visible()
+    source = tmp_path / "shapes.png"
+    shapes = Image.new("RGB", (96, 80), "white")
+    shapes.paste((20, 40, 160), (20, 16, 60, 56))
+    shapes.save(source)
+    page.locator("#studio-ip-1-image input[type=file]").set_input_files(str(source))
+    page.locator("#studio-ip-1-type input").click()
+    page.get_by_role("option", name="PyraCanny").click()
+    expect(page.get_by_label("number input for Weight").first).to_have_value("1")  # PyraCanny's default
+    expect(page.locator("#studio-ip-1-preview img")).to_be_visible(timeout=30_000)
+
+    prompt = "a blue square, image prompt"
+    page.locator("#studio-prompt textarea").fill(prompt)
+    page.locator("#studio-generate").click()
+    expect(page.locator("#studio-progress")).to_contain_text(re.compile(r"Done: .*seed 31337"), timeout=60_000)
+    made = [r for r in tiny_services.store.history(50) if prompt in r.request.prompt]
+    assert made and all(len(r.request.image_prompts) == 1 for r in made)
+    slot = made[0].request.image_prompts[0]
+    assert (slot.type, slot.weight, slot.stop_at) == ("PyraCanny", 1.0, 0.5)
+    assert tiny_services.engine.inputs.get(slot.image).size == (96, 80)
+    close_toasts(page)
+    page.get_by_role("tab", name="Results").click()  # the gallery beside the panel, whatever ran before
+    expect(page.locator("#studio-gallery img").first).to_be_visible()
+    page.locator("#studio-ip-1-preview").scroll_into_view_if_needed()
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)

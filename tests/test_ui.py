@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,19 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from studio.outputs import read_request
-from studio.types import GenerationRequest, InvalidRequest, limit_of
+from studio.styles import RANDOM_STYLE
+from studio.types import GenerationRequest, InvalidRequest, LoraWeight, limit_of
 from studio.ui import build_ui
-from studio.ui.fields import FIELD_NAMES, aspect_ratio_choices, load_values, request_from_values, size_label
+from studio.ui.fields import (
+    FIELD_NAMES,
+    LORA_SLOTS,
+    NO_LORA,
+    aspect_ratio_choices,
+    load_values,
+    lora_values,
+    request_from_values,
+    size_label,
+)
 
 FAST = {"width": 64, "height": 64, "steps": 2, "cfg_scale": 5.0, "sampler": "Euler"}
 
@@ -99,6 +110,14 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         "steps": 4,
         "cfg_scale": 6,
         "sampler": "DDIM",
+        "styles": ["Film Noir", RANDOM_STYLE],
+        "performance": "Lightning",
+        "expansion": "local",
+        "expanded_prompt": "   ",  # blank: the prompt is used and expanded
+        **{name: NO_LORA for name, _ in LORA_SLOTS},
+        **{weight: 0.5 for _, weight in LORA_SLOTS},
+        "lora_2": "detail",
+        "lora_2_weight": -0.7,
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -113,7 +132,15 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         cfg_scale=6.0,
         sampler="DDIM",
         model=info.name,
+        styles=("Film Noir", RANDOM_STYLE),
+        loras=(LoraWeight("detail", -0.7),),
+        performance="Lightning",
+        expansion="local",
     )
+    # text in the expanded-prompt box is the prompt exactly as edited, and nothing expands it again
+    edited = request_from_values({**values, "expanded_prompt": " a lighthouse, dramatic sky "}, info)
+    assert (edited.prompt, edited.expansion) == ("a lighthouse, dramatic sky", "none")
+    assert edited.styles == request.styles and edited.loras == request.loras
     # missing names take the declared defaults at the model's default size; random seed draws fresh seeds
     drawn = {request_from_values({"prompt": "p", "random_seed": True}, info).seed for _ in range(3)}
     assert len(drawn) == 3
@@ -124,6 +151,10 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         ({"steps": 2.5}, "steps"),
         ({"aspect_ratio": "wide"}, "aspect_ratio"),
         ({"stepz": 3}, "stepz"),
+        ({"performance": "Turbo"}, "performance"),
+        ({"expansion": "gpt"}, "expansion"),
+        ({"styles": "Film Noir"}, "styles"),
+        ({"lora_1": "x", "lora_1_weight": "heavy"}, "lora_1_weight"),
     ]:
         with pytest.raises(InvalidRequest) as caught:
             request_from_values({"random_seed": False, **bad}, info)
@@ -149,11 +180,12 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
     info = tiny_services.manager.info
     request = GenerationRequest(
         prompt="a loaded prompt", negative_prompt="fog", image_count=1, seed=987654321, width=72, height=56,
-        steps=9, cfg_scale=3.5, sampler="UniPC", model=info.name,
+        steps=9, cfg_scale=3.5, sampler="UniPC", model=info.name, performance="Quality",
+        loras=(LoraWeight("mine", 0.6), LoraWeight("gone", 1.2)),
     )  # fmt: skip
     record = store.save(Image.new("RGB", (72, 56), "blue"), request)
-    values, warnings = load_values(record.path, info)
-    assert warnings == []
+    values, warnings = load_values(record.path, info, lora_names=("mine", "other"))
+    assert len(warnings) == 1 and "gone" in warnings[0], "a LoRA missing from the folder is left out, with a warning"
     assert values == {
         "prompt": "a loaded prompt",
         "negative_prompt": "fog",
@@ -164,8 +196,15 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "steps": 9,
         "cfg_scale": 3.5,
         "sampler": "UniPC",
+        "styles": [],
+        "performance": "Quality",
+        "expansion": "none",
+        "expanded_prompt": "",
+        **lora_values([LoraWeight("mine", 0.6)]),
     }
-    assert request_from_values(values, info) == request  # the loaded widgets re-make the same request
+    assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA
+    # the loaded widgets re-make the same request (less the LoRA this studio does not have)
+    assert request_from_values(values, info) == replace(request, loras=(LoraWeight("mine", 0.6),))
 
     plain = tmp_path / "plain.png"
     Image.new("RGB", (8, 8)).save(plain)

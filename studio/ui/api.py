@@ -58,7 +58,7 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue) -> None:
                     "steps": steps,
                     "cfg_scale": cfg_scale,
                     "sampler": sampler,
-                    "model": info.name,
+                    "model": services.manager.info.name,  # the model loaded now (a preset may switch it)
                 }
             )
             job = jobs.submit(request, Session().owner_id())  # each call is its own owner

@@ -8,7 +8,10 @@ import gradio as gr
 
 from studio.jobqueue import JobQueue
 from studio.ui.api import add_generate_endpoint
+from studio.ui.compare_tab import wire_compare
 from studio.ui.events import history_items, wire_events
+from studio.ui.extra_events import wire_extra_events
+from studio.ui.input_events import wire_input_events
 from studio.ui.layout import build_layout
 
 if TYPE_CHECKING:
@@ -22,8 +25,11 @@ def build_ui(services: Services, jobs: JobQueue | None = None) -> gr.Blocks:
     if jobs is None:
         jobs = JobQueue(services.engine, services.store).start()
     with gr.Blocks(title=f"SDXL Studio · {services.manager.info.name}", fill_width=True) as demo:
-        widgets = build_layout(services.manager.info)
+        widgets = build_layout(services)
         wire_events(services, widgets, jobs)
+        wire_extra_events(services, widgets)
+        wire_input_events(services, widgets, jobs)
+        wire_compare(services, widgets)
         add_generate_endpoint(services, jobs)
         demo.load(lambda: history_items(services), outputs=widgets.history, api_visibility="private")
     return demo

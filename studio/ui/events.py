@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from studio.jobqueue import DEFAULT_MAX_QUEUED, JobQueue, JobState, QueueFull
-from studio.types import ImageRecord, InvalidRequest
-from studio.ui.fields import load_values, request_from_values
+from studio.outputs import read_request
+from studio.types import GenerationRequest, ImageRecord, InvalidRequest
+from studio.ui.fields import loadable_values, request_from_values
 from studio.ui.generation import Finished, Queued, follow_job, progress_text, queued_text, scaled_preview, summary_text
+from studio.ui.input_fields import input_values_from_request
 from studio.ui.layout import Widgets
+from studio.ui.preset_fields import performance_note
 from studio.ui.session import Session
 
 if TYPE_CHECKING:
@@ -40,17 +43,13 @@ def history_items(services: Services) -> list[tuple[str, str]]:
     return [(r.path, f"seed {r.seed} · {r.request.prompt[:60]}") for r in services.store.history(HISTORY_LIMIT)]
 
 
-def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
-    info = services.manager.info
-    settings = widgets.settings
-    buttons = [widgets.generate, widgets.stop, widgets.skip]
+def job_runner(widgets: Widgets, jobs: JobQueue):
+    """`run(session, request)`: a generator of widget updates that submits `request` to the shared queue
+    and follows it to the end (seed, progress, live preview, then the gallery). Generate, Vary and
+    Upscale all run their requests through it."""
 
-    def set_running(running: bool) -> list[Any]:
-        return [gr.update(interactive=not running), gr.update(interactive=running), gr.update(interactive=running)]
-
-    def generate_in_ui(session: Session, **values: Any):
+    def run(session: Session, request: GenerationRequest):
         try:
-            request = request_from_values(values, info)
             job = jobs.submit(request, session.owner_id())
         except InvalidRequest as error:
             raise gr.Error(str(error), title="Invalid setting") from None
@@ -58,7 +57,7 @@ def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
             raise gr.Error(str(error), title="Queue full") from None
         session.begin_job(job)
         yield {
-            settings["seed"]: str(request.seed),  # a drawn random seed is shown, so the picture can be re-made
+            widgets.settings["seed"]: str(request.seed),  # a drawn random seed is shown, so it can be re-made
             widgets.progress: f"Queued {request.image_count} image(s) · seed {request.seed}",
             widgets.preview: gr.update(value=None, visible=True),
             widgets.session: session,
@@ -70,7 +69,7 @@ def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
                     session.add_results(list(item.records))
                     failed = item.error if item.state is JobState.FAILED else None
                     yield {
-                        widgets.gallery: gallery_items(session.results),
+                        widgets.gallery: session.show(gallery_items(session.results)),
                         widgets.progress: summary_text(item),
                         widgets.preview: gr.update(value=None, visible=False),
                         widgets.session: session,
@@ -84,6 +83,93 @@ def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
         if failed:
             raise gr.Error(failed, title="Generation failed")
 
+    return run
+
+
+def job_outputs(widgets: Widgets) -> list[Any]:
+    return [widgets.settings["seed"], widgets.progress, widgets.preview, widgets.gallery, widgets.session]
+
+
+def wire_job(
+    trigger, handler, widgets: Widgets, services: Services, api_name: str | None = None, panel: bool = True
+) -> None:
+    """Wire a button whose handler runs a job (see `job_runner`): the buttons lock while it runs and come
+    back afterwards, also after an error; the history refreshes. The handler gets the session and every
+    settings value (and, with `panel`, every Input Image value) by name."""
+    buttons = [widgets.generate, widgets.stop, widgets.skip]
+    private = {"api_visibility": "private"}
+
+    def set_running(running: bool) -> list[Any]:
+        return [gr.update(interactive=not running), gr.update(interactive=running), gr.update(interactive=running)]
+
+    named = {"api_name": api_name, "api_visibility": "undocumented"} if api_name else private
+    (
+        trigger(lambda: set_running(True), outputs=buttons, queue=False, **private)
+        .then(
+            handler,
+            inputs=[widgets.session],
+            inputs_kwargs={**widgets.settings, **(widgets.inputs if panel else {})},
+            outputs=job_outputs(widgets),
+            show_progress="hidden",
+            **named,
+            **QUEUE_CONCURRENCY,
+        )
+        .then(
+            lambda: [*set_running(False), gr.update(visible=False)],
+            outputs=[*buttons, widgets.preview],
+            queue=False,
+            **private,
+        )
+        .then(lambda: history_items(services), outputs=widgets.history, **private)
+    )
+
+
+def generate_handler(services: Services, run_job):
+    """Generate: the settings and the Input Image panel (by name) -> a request, run by `run_job`."""
+
+    def generate_in_ui(session: Session, **values: Any):
+        try:
+            # the model loaded now (presets switch it); input images are stored by hash for the request
+            request = request_from_values(values, services.manager.info, services.engine.inputs)
+        except InvalidRequest as error:
+            raise gr.Error(str(error), title="Invalid setting") from None
+        yield from run_job(session, request)
+
+    return generate_in_ui
+
+
+def load_handler(services: Services, widgets: Widgets):
+    """Load parameters: a studio PNG -> widget updates (settings, and the Input Image panel from the
+    recorded input hashes), with a warning for whatever cannot be restored."""
+    settings = widgets.settings
+
+    def load_parameters(path: str | None) -> dict:
+        if not path:
+            return {}
+        try:
+            request = read_request(path)
+            values, warnings = loadable_values(request, services.manager.info, services.engine.libraries.loras.names())
+        except InvalidRequest as error:
+            gr.Warning(str(error), title="Could not load parameters")
+            return {}
+        panel, missing = input_values_from_request(request, services.engine.inputs)
+        for warning in [*warnings, *missing]:
+            gr.Warning(warning)
+        gr.Info(f"Loaded the settings of seed {values['seed']}.")
+        updates = {settings[name]: value for name, value in values.items()}
+        updates.update({widgets.inputs[name]: value for name, value in panel.items()})
+        updates[widgets.extras["performance_note"]] = performance_note(values["performance"])
+        updates[widgets.input_panel.tabs] = gr.Tabs(selected=panel["input_tab"])
+        return updates
+
+    return load_parameters
+
+
+def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
+    settings = widgets.settings
+    generate_in_ui = generate_handler(services, job_runner(widgets, jobs))
+    load_parameters = load_handler(services, widgets)
+
     def stop(session: Session) -> str | Any:
         if session.job is None:
             return gr.skip()
@@ -96,42 +182,23 @@ def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
         jobs.skip(session.job.id, session.owner)
         return "Skipping this image…"
 
-    def load_parameters(path: str | None) -> dict:
-        if not path:
-            return {}
-        try:
-            values, warnings = load_values(path, info)
-        except InvalidRequest as error:
-            gr.Warning(str(error), title="Could not load parameters")
-            return {}
-        for warning in warnings:
-            gr.Warning(warning)
-        gr.Info(f"Loaded the settings of seed {values['seed']}.")
-        return {settings[name]: value for name, value in values.items()}
-
     private = {"api_visibility": "private"}
-    (
-        widgets.generate.click(lambda: set_running(True), outputs=buttons, queue=False, **private)
-        .then(
-            generate_in_ui,
-            inputs=[widgets.session],
-            inputs_kwargs=settings,
-            outputs=[settings["seed"], widgets.progress, widgets.preview, widgets.gallery, widgets.session],
-            show_progress="hidden",
-            api_name="ui_generate",
-            api_visibility="undocumented",
-            **QUEUE_CONCURRENCY,
-        )
-        # also after an error: buttons back, preview away
-        .then(
-            lambda: [*set_running(False), gr.update(visible=False)],
-            outputs=[*buttons, widgets.preview],
-            queue=False,
-            **private,
-        )
-        .then(lambda: history_items(services), outputs=widgets.history, **private)
-    )
+    wire_job(widgets.generate.click, generate_in_ui, widgets, services)
+    # `/ui_generate` for programs (tests drive two sessions with it): the settings alone, positionally as
+    # before; images reach programs' requests by hash through `/generate` and the HTTP API instead.
+    api_trigger = gr.Button(visible=False, elem_id="studio-ui-generate-api")
+    wire_job(api_trigger.click, generate_in_ui, widgets, services, api_name="ui_generate", panel=False)
     widgets.stop.click(stop, inputs=widgets.session, outputs=widgets.progress, queue=False, **private)
     widgets.skip.click(skip, inputs=widgets.session, outputs=widgets.progress, queue=False, **private)
     widgets.refresh_history.click(lambda: history_items(services), outputs=widgets.history, **private)
-    widgets.load_image.upload(load_parameters, inputs=widgets.load_image, outputs=list(settings.values()), **private)
+    widgets.load_image.upload(
+        load_parameters,
+        inputs=widgets.load_image,
+        outputs=[
+            *settings.values(),
+            *widgets.inputs.values(),
+            widgets.extras["performance_note"],
+            widgets.input_panel.tabs,
+        ],
+        **private,
+    )

@@ -9,17 +9,37 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from studio.inputs import InputStore
 from studio.outputs import read_request
+from studio.performance import PERFORMANCE_NAMES
 from studio.schedulers import SAMPLER_NAMES
-from studio.types import GenerationRequest, InvalidRequest, ModelInfo, random_seed
+from studio.types import (
+    EXPANSION_MODES,
+    MAX_LORAS,
+    GenerationRequest,
+    InvalidRequest,
+    LoraWeight,
+    ModelInfo,
+    random_seed,
+)
+from studio.ui.input_fields import INPUT_FIELD_NAMES, inputs_from_values
+
+NO_LORA = "None"  # an empty LoRA slot
+# (name widget, weight widget) of each LoRA slot, as settings names: ("lora_1", "lora_1_weight"), ...
+LORA_SLOTS = tuple((f"lora_{i}", f"lora_{i}_weight") for i in range(1, MAX_LORAS + 1))
 
 # The settings a user edits, in the order a person reads them; handlers look values up by these names.
+# `expanded_prompt`: when it holds text, that text is the prompt as it is and no expansion runs.
 FIELD_NAMES = (
     "prompt",
+    "expanded_prompt",
+    "expansion",
     "negative_prompt",
+    "performance",
     "image_count",
     "seed",
     "random_seed",
@@ -27,6 +47,8 @@ FIELD_NAMES = (
     "steps",
     "cfg_scale",
     "sampler",
+    "styles",
+    *(name for slot in LORA_SLOTS for name in slot),
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -92,28 +114,70 @@ def _text(name: str, value: Any) -> str:
     return value
 
 
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise InvalidRequest(name, f"'{value}' is unknown; choose one of: {', '.join(allowed)}")
+    return value
+
+
+def _names(name: str, value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InvalidRequest(name, "must be a list of names")
+    return tuple(value)
+
+
+def loras_from_values(values: dict[str, Any]) -> tuple[LoraWeight, ...]:
+    """The filled LoRA slots, in slot order (a slot set to NO_LORA or left empty is skipped)."""
+    loras = []
+    for name_field, weight_field in LORA_SLOTS:
+        name = values.get(name_field) or NO_LORA
+        if name != NO_LORA:
+            loras.append(LoraWeight(_text(name_field, name), _number(weight_field, values.get(weight_field, 1.0))))
+    return tuple(loras)
+
+
+def lora_values(loras: tuple[LoraWeight, ...] | list[LoraWeight]) -> dict[str, Any]:
+    """Every LoRA slot's widget values for these LoRAs: the first slots filled, the rest emptied."""
+    if len(loras) > len(LORA_SLOTS):
+        raise InvalidRequest("loras", f"has {len(loras)} LoRAs; at most {len(LORA_SLOTS)} are allowed")
+    values: dict[str, Any] = {}
+    for index, (name_field, weight_field) in enumerate(LORA_SLOTS):
+        lora = loras[index] if index < len(loras) else None
+        values[name_field] = lora.name if lora else NO_LORA
+        values[weight_field] = lora.weight if lora else LoraWeight.weight
+    return values
+
+
 def default_values(info: ModelInfo) -> dict[str, Any]:
     """The widgets' starting values: the request's declared defaults at the model's default size."""
     request = GenerationRequest(width=info.default_size[0], height=info.default_size[1], model=info.name)
     return {**values_from_request(request), "random_seed": True}
 
 
-def request_from_values(values: dict[str, Any], info: ModelInfo) -> GenerationRequest:
-    """A request from widget values named as in `FIELD_NAMES`. Missing names take the declared defaults;
-    unknown names are an error (a typo must not silently drop a setting). With `random_seed` true a fresh
-    seed is drawn, so the returned request is the resolved one that gets recorded. Not validated against
-    limits here: `Engine.validate` does that, with the loaded model's size limit."""
-    unknown = sorted(set(values) - set(FIELD_NAMES))
+def request_from_values(
+    values: dict[str, Any], info: ModelInfo, inputs: InputStore | None = None
+) -> GenerationRequest:
+    """A request from widget values named as in `FIELD_NAMES` (and the Input Image panel's, named as in
+    `input_fields.INPUT_FIELD_NAMES`, whose images are stored in `inputs`). Missing names take the declared
+    defaults; unknown names are an error (a typo must not silently drop a setting). With `random_seed` true
+    a fresh seed is drawn, so the returned request is the resolved one that gets recorded. Not validated
+    against limits here: `Engine.validate` does that, with the loaded model's size limit."""
+    unknown = sorted(set(values) - set(FIELD_NAMES) - set(INPUT_FIELD_NAMES))
     if unknown:
         raise InvalidRequest(unknown[0], "is not a settings field")
+    panel = inputs_from_values({k: v for k, v in values.items() if k in INPUT_FIELD_NAMES}, inputs)
+    values = {k: v for k, v in values.items() if k in FIELD_NAMES}
     merged = {**default_values(info), **values}
     width, height = parse_size(merged["aspect_ratio"])
     seed = random_seed() if merged["random_seed"] else parse_seed(merged["seed"])
-    sampler = merged["sampler"]
-    if sampler not in SAMPLER_NAMES:
-        raise InvalidRequest("sampler", f"'{sampler}' is unknown; choose one of: {', '.join(SAMPLER_NAMES)}")
+    sampler = _choice("sampler", merged["sampler"], SAMPLER_NAMES)
+    expanded = _text("expanded_prompt", merged["expanded_prompt"]).strip()
     return GenerationRequest(
-        prompt=_text("prompt", merged["prompt"]),
+        # an edited expansion is used exactly as shown: it is the prompt, and nothing expands it again
+        prompt=expanded or _text("prompt", merged["prompt"]),
+        expansion="none" if expanded else _choice("expansion", merged["expansion"], EXPANSION_MODES),
         negative_prompt=_text("negative_prompt", merged["negative_prompt"]),
         seed=seed,
         image_count=_whole("image_count", merged["image_count"]),
@@ -123,6 +187,10 @@ def request_from_values(values: dict[str, Any], info: ModelInfo) -> GenerationRe
         cfg_scale=_number("cfg_scale", merged["cfg_scale"]),
         sampler=sampler,
         model=info.name,
+        styles=_names("styles", merged["styles"]),
+        loras=loras_from_values(merged),
+        performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
+        **panel,
     )
 
 
@@ -138,16 +206,30 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "steps": request.steps,
         "cfg_scale": request.cfg_scale,
         "sampler": request.sampler,
+        "styles": list(request.styles),  # a recorded (resolved) request has none: its prompt is already styled
+        "performance": request.performance,
+        "expansion": request.expansion,  # likewise "none" once resolved: the prompt holds the expansion
+        "expanded_prompt": "",
+        **lora_values(request.loras),
     }
 
 
-def loadable_values(request: GenerationRequest, info: ModelInfo) -> tuple[dict[str, Any], list[str]]:
+def loadable_values(
+    request: GenerationRequest, info: ModelInfo, lora_names: tuple[str, ...] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """Values to put into the widgets for a request read from a PNG, and warnings about what could not be
     applied as recorded (a size this model does not offer, a sampler this studio does not know); those
-    widgets keep their current values."""
-    values = values_from_request(request)
+    widgets keep their current values. LoRAs missing from `lora_names` (the loras folder) are left out."""
     warnings = []
-    if (request.width, request.height) not in info.native_sizes:
+    if lora_names is not None:
+        missing = [lora.name for lora in request.loras if lora.name not in lora_names]
+        if missing:
+            warnings.append(f"The LoRA(s) {', '.join(missing)} are not in the loras folder; they were left out.")
+            request = replace(request, loras=tuple(lora for lora in request.loras if lora.name in lora_names))
+    values = values_from_request(request)
+    if request.edit is not None:  # an edit's size is its input image's: the aspect ratio is not used
+        del values["aspect_ratio"]
+    elif (request.width, request.height) not in info.native_sizes:
         warnings.append(
             f"The image is {request.width}×{request.height}, not one of this model's sizes; the size was left as is."
         )
@@ -162,6 +244,8 @@ def loadable_values(request: GenerationRequest, info: ModelInfo) -> tuple[dict[s
     return values, warnings
 
 
-def load_values(image: str | Path, info: ModelInfo) -> tuple[dict[str, Any], list[str]]:
+def load_values(
+    image: str | Path, info: ModelInfo, lora_names: tuple[str, ...] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     """`loadable_values` of the request recorded in a studio PNG; InvalidRequest if it has none."""
-    return loadable_values(read_request(image), info)
+    return loadable_values(read_request(image), info, lora_names)

@@ -1,22 +1,29 @@
 """The page's widgets, laid out Fooocus-style: results and prompt in the main column, settings at the side.
 
 `build_layout` only creates components (inside an open `gr.Blocks`) and returns them by name; the events
-are wired in `studio.ui.events`. Every numeric bound comes from `limit_of`, declared once in studio.types.
+are wired in `studio.ui.events` (generation) and `studio.ui.extra_events` (presets, styles, LoRAs, expansion,
+comparison). Every numeric bound comes from a declared limit (`limit_of` and the features' own).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.schedulers import SAMPLER_NAMES
-from studio.types import ModelInfo, limit_of
+from studio.types import limit_of
 from studio.ui.banner import BANNER_CSS, banner_html
-from studio.ui.fields import aspect_ratio_choices, default_values
+from studio.ui.compare_tab import CompareWidgets, build_compare_tab
+from studio.ui.fields import FIELD_NAMES, default_values
 from studio.ui.generation import PREVIEW_SIDE
+from studio.ui.input_fields import INPUT_FIELD_NAMES
+from studio.ui.input_panel import InputPanel, build_input_panel
 from studio.ui.session import Session
+from studio.ui.side_tabs import build_advanced_tab, build_models_tab, build_setting_tab, build_styles_tab
+
+if TYPE_CHECKING:
+    from studio.services import Services
 
 
 @dataclass(frozen=True)
@@ -32,17 +39,56 @@ class Widgets:
     history: gr.Gallery
     refresh_history: gr.Button
     load_image: gr.Image
+    banner: gr.HTML
+    extras: dict[str, Any]  # notes and buttons of the side tabs and the expansion row, by name (side_tabs.py)
+    compare: CompareWidgets
+    inputs: dict[str, Any]  # the Input Image panel's request widgets, keyed by input_fields.INPUT_FIELD_NAMES
+    input_panel: InputPanel
+    use_selected: gr.Button  # "Use as input": the selected result into the editor and Vary/Upscale image
 
 
-def _slider(name: str, label: str, value: Any, step: float, info: str | None = None) -> gr.Slider:
-    limit = limit_of(name)
-    return gr.Slider(minimum=limit.low, maximum=limit.high, step=step, value=value, label=label, info=info)
+def _expansion_row(services: Services, defaults: dict[str, Any], settings: dict, extras: dict) -> None:
+    endpoint = services.settings.expansion
+    with gr.Accordion("Prompt expansion", open=True, elem_id="studio-expansion"):
+        with gr.Row(equal_height=True):
+            settings["expansion"] = gr.Radio(
+                choices=[("None", "none"), ("Local", "local"), ("LLM", "llm")],
+                value=defaults["expansion"],
+                label="Expansion",
+                scale=3,
+                elem_id="studio-expansion-mode",
+            )
+            extras["expand"] = gr.Button("Expand", size="sm", min_width=80, elem_id="studio-expand")
+            extras["compare_expansion"] = gr.Button(
+                "Compare", size="sm", min_width=80, elem_id="studio-compare-expansion"
+            )
+        settings["expanded_prompt"] = gr.Textbox(
+            value=defaults["expanded_prompt"],
+            label="Expanded prompt",
+            info="Edit freely: while this holds text, Generate uses it as the prompt and expands nothing",
+            lines=2,
+            max_length=int(limit_of("prompt").high),
+            elem_id="studio-expanded-prompt",
+        )
+        extras["expansion_note"] = gr.Markdown(
+            f"LLM endpoint `{endpoint.base_url}` · model `{endpoint.model}` (key from `${endpoint.api_key_env}`). "
+            "It is set by the studio's start-up options, not here, so no request can point the server elsewhere.",
+            elem_id="studio-expansion-endpoint",
+        )
 
 
-def build_layout(info: ModelInfo) -> Widgets:
+def build_layout(services: Services) -> Widgets:
+    info = services.manager.info
     defaults = default_values(info)
-    seed_limit = limit_of("seed")
-    gr.HTML(banner_html(info), css_template=BANNER_CSS, js_on_load=None, elem_id="studio-banner")
+    if services.settings.preset:  # `app.py --preset NAME`: the page starts with the preset's settings
+        from studio.presets import get_preset
+        from studio.ui.preset_fields import preset_widget_values
+
+        preset = get_preset(services.settings.preset)
+        defaults.update(preset_widget_values(preset, info, services.engine.libraries.loras.names())[0])
+    settings: dict[str, Any] = {}
+    extras: dict[str, Any] = {}
+    banner = gr.HTML(banner_html(info), css_template=BANNER_CSS, js_on_load=None, elem_id="studio-banner")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=520):
             with gr.Tabs():
@@ -64,6 +110,9 @@ def build_layout(info: ModelInfo) -> Widgets:
                         interactive=False,
                         elem_id="studio-gallery",
                     )
+                    use_selected = gr.Button(
+                        "Use as input (the selected image)", size="sm", interactive=False, elem_id="studio-use-selected"
+                    )
                 with gr.Tab("History", id="history"):
                     refresh_history = gr.Button("Refresh", size="sm")
                     history = gr.Gallery(
@@ -74,8 +123,10 @@ def build_layout(info: ModelInfo) -> Widgets:
                         interactive=False,
                         elem_id="studio-history",
                     )
+                with gr.Tab("Compare samplers", id="compare"):
+                    compare = build_compare_tab()
             with gr.Row(equal_height=True):
-                prompt = gr.Textbox(
+                settings["prompt"] = gr.Textbox(
                     value=defaults["prompt"],
                     label="Prompt",
                     placeholder="Describe the picture, e.g. a lighthouse on a cliff at dusk, oil painting",
@@ -89,34 +140,14 @@ def build_layout(info: ModelInfo) -> Widgets:
                     with gr.Row():
                         stop = gr.Button("Stop", variant="stop", interactive=False, min_width=60, elem_id="studio-stop")
                         skip = gr.Button("Skip", interactive=False, min_width=60, elem_id="studio-skip")
+            inputs: dict[str, Any] = {}
+            input_panel = build_input_panel(inputs)
+            _expansion_row(services, defaults, settings, extras)
         with gr.Column(scale=2, min_width=340), gr.Tabs():
-            with gr.Tab("Advanced", id="advanced"):
-                aspect_ratio = gr.Dropdown(
-                    choices=aspect_ratio_choices(info),
-                    value=defaults["aspect_ratio"],
-                    label="Aspect ratio (width × height)",
-                )
-                image_count = _slider("image_count", "Image count", defaults["image_count"], step=1)
-                negative_prompt = gr.Textbox(
-                    value=defaults["negative_prompt"],
-                    label="Negative prompt",
-                    placeholder="What to avoid",
-                    lines=2,
-                    max_length=int(limit_of("negative_prompt").high),
-                )
-                with gr.Row(equal_height=True):
-                    random_seed = gr.Checkbox(value=defaults["random_seed"], label="Random seed", min_width=120)
-                    seed = gr.Textbox(
-                        value=defaults["seed"],
-                        label="Seed",
-                        max_lines=1,
-                        info=f"{int(seed_limit.low)} to {int(seed_limit.high)}; image i uses seed + i",
-                        scale=3,
-                        elem_id="studio-seed",
-                    )
-                steps = _slider("steps", "Steps", defaults["steps"], step=1)
-                cfg_scale = _slider("cfg_scale", "Guidance (CFG)", defaults["cfg_scale"], step=0.1)
-                sampler = gr.Dropdown(choices=list(SAMPLER_NAMES), value=defaults["sampler"], label="Sampler")
+            build_setting_tab(services, defaults, settings, extras)
+            build_styles_tab(services, defaults, settings, extras)
+            build_models_tab(services, defaults, settings, extras)
+            build_advanced_tab(defaults, settings)
             with gr.Tab("Load parameters", id="load"):
                 load_image = gr.Image(
                     label="Drop a PNG saved by this studio to fill in its settings",
@@ -126,19 +157,11 @@ def build_layout(info: ModelInfo) -> Widgets:
                     height=300,
                     elem_id="studio-load",
                 )
-    settings = {
-        "prompt": prompt,
-        "negative_prompt": negative_prompt,
-        "image_count": image_count,
-        "seed": seed,
-        "random_seed": random_seed,
-        "aspect_ratio": aspect_ratio,
-        "steps": steps,
-        "cfg_scale": cfg_scale,
-        "sampler": sampler,
-    }
+    missing = set(FIELD_NAMES) ^ set(settings)
+    if missing:
+        raise RuntimeError(f"settings widgets and FIELD_NAMES disagree: {sorted(missing)}")
     return Widgets(
-        settings=settings,
+        settings={name: settings[name] for name in FIELD_NAMES},
         session=gr.State(Session()),  # gradio deep-copies it for each browser session
         gallery=gallery,
         preview=preview,
@@ -149,4 +172,10 @@ def build_layout(info: ModelInfo) -> Widgets:
         history=history,
         refresh_history=refresh_history,
         load_image=load_image,
+        banner=banner,
+        extras=extras,
+        compare=compare,
+        inputs={name: inputs[name] for name in INPUT_FIELD_NAMES},
+        input_panel=input_panel,
+        use_selected=use_selected,
     )

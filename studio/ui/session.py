@@ -14,6 +14,7 @@ from studio.types import ImageRecord
 
 if TYPE_CHECKING:
     from studio.jobqueue import Job
+    from studio.jobs import JobControl
 
 
 @dataclass
@@ -21,6 +22,9 @@ class Session:
     owner: str = ""  # this session's owner id in the job queue, drawn on first use
     job: Job | None = None  # the session's job in the queue or running, for Stop and Skip; None when idle
     results: list[ImageRecord] = field(default_factory=list)  # this session's saved images, newest first
+    comparison: JobControl | None = None  # the running sampler comparison's control, for its Stop button
+    shown: list[str] = field(default_factory=list)  # the paths the gallery shows, in its order (server-side)
+    selected: str | None = None  # the gallery image the user selected last ("Use as input", Vary, Upscale)
 
     def owner_id(self) -> str:
         if not self.owner:
@@ -36,3 +40,13 @@ class Session:
 
     def add_results(self, records: list[ImageRecord]) -> None:
         self.results[:0] = records
+
+    def show(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Remember what the gallery is given (so a selection is looked up here, never taken from the
+        browser) and return it for the gallery."""
+        self.shown = [path for path, _caption in items]
+        return items
+
+    def select(self, index: int) -> str | None:
+        self.selected = self.shown[index] if 0 <= index < len(self.shown) else None
+        return self.selected

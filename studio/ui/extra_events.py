@@ -1,0 +1,205 @@
+"""Event wiring of the side tabs and the expansion row: presets, performance, styles, LoRAs, Expand, Compare.
+
+Handlers read settings by name (`inputs_kwargs`) and write back only the widgets they mean to change.
+Work that runs the engine (the plain-vs-expanded comparison) runs in a worker thread; errors become
+warnings or errors shown on the page, and the studio carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from studio.expansion.protocol import ExpansionError, compose_positive_prompt
+from studio.expansion.side_by_side import compare_expansion
+from studio.performance import PERFORMANCE_MODES
+from studio.presets import load_presets
+from studio.types import InvalidRequest
+from studio.ui.banner import banner_html
+from studio.ui.comparison import Outcome, follow_in_thread
+from studio.ui.events import gallery_items
+from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices, request_from_values
+from studio.ui.preset_fields import needs_model_switch, performance_note, preset_widget_values
+from studio.ui.session import Session
+from studio.ui.side_tabs import preview_folder
+from studio.ui.style_picker import filtered_choices, preview_items, templates_markdown
+
+if TYPE_CHECKING:
+    from studio.services import Services
+    from studio.ui.layout import Widgets
+
+log = logging.getLogger(__name__)
+PRIVATE = {"api_visibility": "private"}
+
+
+def switch_to_preset_model(services: Services, preset) -> bool:
+    """Load the preset's model if it is not the loaded one; on ModelUnavailable warn and keep the current
+    model. Returns whether the model changed."""
+    from studio.models import ModelUnavailable  # torch comes with it; the engine has loaded it already
+
+    if not needs_model_switch(preset, services.manager.info):
+        return False
+    current = services.manager.info.name
+    try:
+        services.engine.switch_model(preset.model)
+    except ModelUnavailable as error:
+        log.info("preset %s: model %s unavailable: %s", preset.name, preset.model, error)
+        gr.Warning(
+            f"Preset '{preset.name}' uses the model '{preset.model}', which is not available here; "
+            f"'{current}' stays loaded. ({error})",
+            title="Model not available",
+        )
+        return False
+    gr.Info(f"Loaded '{services.manager.info.name}' for preset '{preset.name}'.")
+    return True
+
+
+def preset_handler(services: Services, widgets: Widgets):
+    settings = widgets.settings
+
+    def choose_preset(name: str | None) -> dict:
+        presets = load_presets()
+        if not name or name not in presets:
+            return {}
+        preset = presets[name]
+        switched = switch_to_preset_model(services, preset)
+        info = services.manager.info
+        values, warnings = preset_widget_values(preset, info, services.engine.libraries.loras.names())
+        for warning in warnings:
+            gr.Warning(warning)
+        updates: dict[Any, Any] = {settings[field]: value for field, value in values.items()}
+        if switched:
+            updates[widgets.banner] = banner_html(info)
+            chosen = values.get("aspect_ratio", "{}x{}".format(*info.default_size))
+            updates[settings["aspect_ratio"]] = gr.update(choices=aspect_ratio_choices(info), value=chosen)
+        if "performance" in values:
+            updates[widgets.extras["performance_note"]] = performance_note(values["performance"])
+        return updates
+
+    return choose_preset
+
+
+def expand_handler(services: Services):
+    def expand(**values: Any) -> str | Any:
+        mode = values.get("expansion")
+        if mode not in ("local", "llm"):
+            gr.Warning("Choose Local or LLM expansion first.", title="No expansion chosen")
+            return gr.skip()
+        try:
+            request = request_from_values({**values, "expanded_prompt": ""}, services.manager.info)
+            added = services.engine.libraries.expanders.get(mode).expand(request.prompt, request.seed)
+        except (ExpansionError, InvalidRequest) as error:
+            gr.Warning(str(error), title="Expansion failed")
+            return gr.skip()
+        return compose_positive_prompt(request.prompt, added)
+
+    return expand
+
+
+def compare_expansion_handler(services: Services, widgets: Widgets):
+    def compare(session: Session, **values: Any):
+        mode = values.get("expansion")
+        if mode not in ("local", "llm"):
+            raise gr.Error(
+                "Choose Local or LLM expansion to compare with the plain prompt.", title="No expansion chosen"
+            )
+        try:
+            request = request_from_values({**values, "expanded_prompt": "", "expansion": "none"}, services.manager.info)
+            services.engine.validate(request)
+        except InvalidRequest as error:
+            raise gr.Error(str(error), title="Invalid setting") from None
+        yield {
+            widgets.progress: f"Comparing the plain and the {mode}-expanded prompt at seed {request.seed}…",
+            widgets.settings["seed"]: str(request.seed),
+        }
+
+        def work(report):
+            return compare_expansion(services.engine, request, mode, services.store)
+
+        for item in follow_in_thread(work, name="expansion-compare"):
+            if isinstance(item, Outcome):
+                if item.error is not None:
+                    raise gr.Error(str(item.error), title="Comparison failed")
+                comparison = item.value
+                session.add_results(list(comparison.records))
+                sheet = [(comparison.sheet_path, f"plain vs {mode} expansion · seed {request.seed}")]
+                yield {
+                    widgets.gallery: session.show(sheet + gallery_items(session.results)),
+                    widgets.progress: f"Compared at seed {request.seed}: sheet saved as `{comparison.sheet_path}`",
+                    widgets.session: session,
+                }
+
+    return compare
+
+
+def wire_extra_events(services: Services, widgets: Widgets) -> None:
+    settings, extras = widgets.settings, widgets.extras
+    library = services.engine.libraries.styles
+
+    extras["preset"].input(
+        preset_handler(services, widgets),
+        inputs=extras["preset"],
+        outputs=[*settings.values(), widgets.banner, extras["performance_note"]],
+        **PRIVATE,
+    )
+
+    def choose_performance(name: str) -> list[Any]:
+        mode = PERFORMANCE_MODES[name]
+        steps = gr.skip() if mode.forced else mode.steps  # a forced mode's settings are applied at resolution
+        return [steps, performance_note(name)]
+
+    settings["performance"].input(
+        choose_performance,
+        inputs=settings["performance"],
+        outputs=[settings["steps"], extras["performance_note"]],
+        **PRIVATE,
+    )
+
+    def show_styles(search: str, chosen: list[str]) -> list[Any]:
+        previews = preview_items(library, preview_folder(services), chosen or [], search or "")
+        return [
+            gr.update(choices=filtered_choices(library, search or "", chosen or [])),
+            templates_markdown(library, chosen or []),
+            gr.update(value=previews, visible=bool(previews)),
+            gr.update(visible=not previews),
+        ]
+
+    style_outputs = [settings["styles"], extras["style_templates"], extras["style_previews"], extras["style_note"]]
+    for event in (extras["style_search"].input, settings["styles"].change):
+        event(show_styles, inputs=[extras["style_search"], settings["styles"]], outputs=style_outputs, **PRIVATE)
+
+    def add_previewed_style(chosen: list[str], selected: gr.SelectData) -> list[str] | Any:
+        caption = selected.value.get("caption") if isinstance(selected.value, dict) else None
+        if not caption or caption in (chosen or []):
+            return gr.skip()
+        return [*(chosen or []), caption]
+
+    extras["style_previews"].select(
+        add_previewed_style, inputs=settings["styles"], outputs=settings["styles"], **PRIVATE
+    )
+
+    def refresh_loras(*current: str) -> list[Any]:
+        names = [NO_LORA, *services.engine.libraries.loras.names()]
+        return [gr.update(choices=names, value=value if value in names else NO_LORA) for value in current]
+
+    lora_dropdowns = [settings[name_field] for name_field, _ in LORA_SLOTS]
+    extras["lora_refresh"].click(refresh_loras, inputs=lora_dropdowns, outputs=lora_dropdowns, **PRIVATE)
+
+    extras["expand"].click(
+        expand_handler(services),
+        inputs_kwargs=settings,
+        outputs=settings["expanded_prompt"],
+        api_name="ui_expand",
+        **PRIVATE,
+    )
+    extras["compare_expansion"].click(
+        compare_expansion_handler(services, widgets),
+        inputs=[widgets.session],
+        inputs_kwargs=settings,
+        outputs=[widgets.gallery, widgets.progress, widgets.session, settings["seed"]],
+        show_progress="minimal",
+        api_name="ui_compare_expansion",
+        **PRIVATE,
+    )

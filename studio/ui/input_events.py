@@ -1,0 +1,167 @@
+"""Event wiring of the Input Image panel: slot previews, type defaults, the open tab, "Use as input",
+Vary/Upscale and Describe.
+
+The handlers are built by plain factories (`slot_preview`, `uov_handler`, `describe_handler`, ...) so tests
+call them without a browser. Errors become a slot's message or a warning; the studio keeps serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+from PIL import Image
+
+from studio.types import IMAGE_PROMPT_DEFAULTS, EditSpec, InvalidRequest
+from studio.ui.events import job_runner, wire_job
+from studio.ui.fields import parse_size, request_from_values
+from studio.ui.input_fields import INPUT_TABS, IP_SLOTS, editor_value, store_image
+from studio.ui.input_panel import UOV_TOOLS
+from studio.ui.session import Session
+
+if TYPE_CHECKING:
+    from studio.jobqueue import JobQueue
+    from studio.services import Services
+    from studio.ui.layout import Widgets
+
+log = logging.getLogger(__name__)
+PRIVATE = {"api_visibility": "private"}
+
+
+def slot_preview(engine, image: Image.Image | None, slot_type: str, skip: bool, aspect_ratio: str, index: int):
+    """(the map or crop slot `index` (0-based) feeds its model at the chosen size, or None; a message).
+    Made by the engine's image-prompt stage (its `preview`, with its Depth/Pose annotators), so the preview
+    is what steers the image."""
+    from studio.control.maps import slot_input  # the preprocessors bring numpy/torch helpers
+
+    if image is None:
+        return None, ""
+    field = f"image_prompts[{index}]"
+    stage = next((stage for stage in engine.stages if hasattr(stage, "preview")), None)
+    make = slot_input if stage is None else stage.preview
+    try:
+        width, height = parse_size(aspect_ratio)
+        return make(image, slot_type, width, height, bool(skip), field=field), ""
+    except InvalidRequest as error:
+        return None, f"⚠ {error}"
+    except (OSError, RuntimeError, ValueError) as error:  # e.g. a face model that cannot be had
+        log.info("preview of %s failed: %s", field, error)
+        return None, f"⚠ No preview: {error}"
+
+
+def slot_type_defaults(slot_type: str) -> tuple[float, float]:
+    """(weight, stop_at) a slot takes when its type is chosen: the type's declared defaults."""
+    return IMAGE_PROMPT_DEFAULTS[slot_type]
+
+
+def selected_image(session: Session) -> Image.Image | None:
+    """The gallery image this session selected (a path the server itself showed), loaded."""
+    if not session.selected:
+        return None
+    with Image.open(session.selected) as image:
+        return image.convert("RGB")
+
+
+def uov_handler(services: Services, run_job, label: str):
+    """The handler of a Vary/Upscale button: the tab's picture (else the selected result) through the tool.
+    Upscale makes one image (the image count is for generating); Vary makes the image count's variations."""
+    tool = UOV_TOOLS[label]
+
+    def run(session: Session, **values: Any):
+        try:
+            picture = values.get("uov_image")
+            picture = selected_image(session) if picture is None else picture
+            if picture is None:
+                raise InvalidRequest("edit.image", f"{label} needs a picture: upload one or select a result")
+            values = {**values, "input_tab": "vary_upscale"}  # the inpaint editor is not this tool's
+            request = request_from_values(values, services.manager.info, services.engine.inputs)
+            edit = EditSpec(image=store_image(services.engine.inputs, picture, "edit.image"), **tool).check()
+            request = replace(request, edit=edit, image_count=1 if tool["kind"] == "upscale" else request.image_count)
+        except InvalidRequest as error:
+            raise gr.Error(str(error), title="Invalid setting") from None
+        yield from run_job(session, request)
+
+    return run
+
+
+def describe_handler(services: Services):
+    """Describe: picture + style -> the prompt box's text; on any failure a warning, and the prompt stays."""
+    from studio.models import ModelUnavailable  # torch is loaded with the engine already
+
+    def describe(image: Image.Image | None, style: str) -> str | Any:
+        if image is None:
+            gr.Warning("Upload a picture to describe first.", title="No picture")
+            return gr.skip()
+        try:
+            return services.engine.edit_models.describe(image, style)
+        except (ModelUnavailable, InvalidRequest, ValueError, RuntimeError, OSError) as error:
+            log.info("describe failed: %s", error)
+            gr.Warning(str(error), title="Describe failed")
+            return gr.skip()
+
+    return describe
+
+
+def use_as_input(session: Session) -> list[Any]:
+    """The selected result into the inpaint editor and the Vary/Upscale picture, and the panel opened."""
+    image = selected_image(session)
+    if image is None:
+        gr.Warning("Select an image in the results first.", title="Nothing selected")
+        return [gr.skip(), gr.skip(), gr.skip()]
+    return [editor_value(image), image, True]
+
+
+def wire_input_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
+    inputs, panel = widgets.inputs, widgets.input_panel
+    inputs["input_image"].change(
+        lambda on: gr.update(visible=bool(on)), inputs=inputs["input_image"], outputs=panel.group, **PRIVATE
+    )
+    for tab in INPUT_TABS:
+        panel.tab_items[tab].select(lambda tab=tab: tab, outputs=inputs["input_tab"], queue=False, **PRIVATE)
+
+    aspect_ratio = widgets.settings["aspect_ratio"]
+    for index, (image, kind, weight, stop_at, skip) in enumerate(IP_SLOTS):
+        # .input, not .change: Load parameters sets a type together with its recorded weight and stop-at
+        inputs[kind].input(
+            slot_type_defaults, inputs=inputs[kind], outputs=[inputs[weight], inputs[stop_at]], **PRIVATE
+        )
+
+        def show(picture, slot_type, skip_value, ratio, index=index):
+            preview, message = slot_preview(services.engine, picture, slot_type, skip_value, ratio, index)
+            return gr.update(value=preview, visible=preview is not None), message
+
+        for trigger in (inputs[image].change, inputs[kind].change, inputs[skip].change):
+            trigger(
+                show,
+                inputs=[inputs[image], inputs[kind], inputs[skip], aspect_ratio],
+                outputs=[panel.previews[index], panel.messages[index]],
+                show_progress="minimal",
+                **PRIVATE,
+            )
+
+    def select_result(session: Session, selected: gr.SelectData):
+        session.select(selected.index if isinstance(selected.index, int) else -1)
+        return session, gr.update(interactive=session.selected is not None)
+
+    widgets.gallery.select(
+        select_result, inputs=widgets.session, outputs=[widgets.session, widgets.use_selected], **PRIVATE
+    )
+    widgets.use_selected.click(
+        use_as_input,
+        inputs=widgets.session,
+        outputs=[inputs["edit_image"], inputs["uov_image"], inputs["input_image"]],
+        **PRIVATE,
+    )
+
+    run_job = job_runner(widgets, jobs)
+    for label, button in panel.uov_buttons.items():
+        wire_job(button.click, uov_handler(services, run_job, label), widgets, services)
+
+    panel.describe.click(
+        describe_handler(services),
+        inputs=[panel.describe_image, panel.describe_style],
+        outputs=widgets.settings["prompt"],
+        **PRIVATE,
+    )

@@ -1,0 +1,137 @@
+"""The settings column's tabs: Setting (preset, performance, size, seed), Advanced, Styles and Models.
+
+Each builder only creates components inside the open `gr.Tabs` and returns them by name: settings widgets
+under their FIELD_NAMES name, the rest (notes, buttons) in `extras`. Bounds come from the declared limits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+
+from studio.performance import PERFORMANCE_NAMES
+from studio.presets import load_presets
+from studio.schedulers import SAMPLER_NAMES
+from studio.style_previews import default_preview_dir
+from studio.types import LORA_WEIGHT_LIMIT, MAX_STYLES, Limit, limit_of
+from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices
+from studio.ui.preset_fields import performance_note
+from studio.ui.style_picker import NO_PREVIEWS_NOTE, preview_items, style_choices, templates_markdown
+
+if TYPE_CHECKING:
+    from studio.services import Services
+
+Components = dict[str, Any]
+
+
+def _slider(name: str, label: str, value: Any, step: float, limit: Limit | None = None, **kwargs) -> gr.Slider:
+    limit = limit or limit_of(name)
+    return gr.Slider(minimum=limit.low, maximum=limit.high, step=step, value=value, label=label, **kwargs)
+
+
+def build_setting_tab(services: Services, defaults: dict[str, Any], settings: Components, extras: Components) -> None:
+    info = services.manager.info
+    seed_limit = limit_of("seed")
+    with gr.Tab("Setting", id="setting"):
+        extras["preset"] = gr.Dropdown(
+            choices=list(load_presets()),
+            value=services.settings.preset or None,
+            label="Preset",
+            info="Sets its model and the settings it names; everything else stays as it is",
+            elem_id="studio-preset",
+        )
+        settings["performance"] = gr.Radio(
+            choices=list(PERFORMANCE_NAMES),
+            value=defaults["performance"],
+            label="Performance",
+            elem_id="studio-performance",
+        )
+        extras["performance_note"] = gr.Markdown(
+            performance_note(defaults["performance"]), elem_id="studio-performance-note"
+        )
+        settings["aspect_ratio"] = gr.Dropdown(
+            choices=aspect_ratio_choices(info), value=defaults["aspect_ratio"], label="Aspect ratio (width × height)"
+        )
+        settings["image_count"] = _slider("image_count", "Image count", defaults["image_count"], step=1)
+        settings["negative_prompt"] = gr.Textbox(
+            value=defaults["negative_prompt"],
+            label="Negative prompt",
+            placeholder="What to avoid",
+            lines=2,
+            max_length=int(limit_of("negative_prompt").high),
+        )
+        with gr.Row(equal_height=True):
+            settings["random_seed"] = gr.Checkbox(value=defaults["random_seed"], label="Random seed", min_width=120)
+            settings["seed"] = gr.Textbox(
+                value=defaults["seed"],
+                label="Seed",
+                max_lines=1,
+                info=f"{int(seed_limit.low)} to {int(seed_limit.high)}; image i uses seed + i",
+                scale=3,
+                elem_id="studio-seed",
+            )
+
+
+def build_advanced_tab(defaults: dict[str, Any], settings: Components) -> None:
+    with gr.Tab("Advanced", id="advanced"):
+        settings["steps"] = _slider("steps", "Steps", defaults["steps"], step=1)
+        settings["cfg_scale"] = _slider("cfg_scale", "Guidance (CFG)", defaults["cfg_scale"], step=0.1)
+        settings["sampler"] = gr.Dropdown(choices=list(SAMPLER_NAMES), value=defaults["sampler"], label="Sampler")
+
+
+def preview_folder(services: Services):
+    return default_preview_dir(services.settings.models_dir, services.manager.info.name)
+
+
+def build_styles_tab(services: Services, defaults: dict[str, Any], settings: Components, extras: Components) -> None:
+    library = services.engine.libraries.styles
+    previews = preview_items(library, preview_folder(services), defaults["styles"], "")
+    with gr.Tab("Styles", id="styles"):
+        extras["style_search"] = gr.Textbox(
+            label="Search styles",
+            placeholder="e.g. noir, watercolor, anime",
+            max_lines=1,
+            elem_id="studio-style-search",
+        )
+        settings["styles"] = gr.Dropdown(
+            choices=style_choices(library),
+            value=defaults["styles"],
+            multiselect=True,
+            max_choices=MAX_STYLES,
+            label="Styles (applied in the order chosen)",
+            elem_id="studio-styles",
+        )
+        extras["style_templates"] = gr.Markdown(
+            templates_markdown(library, defaults["styles"]), elem_id="studio-style-templates"
+        )
+        extras["style_previews"] = gr.Gallery(
+            value=previews,
+            label="Style previews (click one to add it)",
+            columns=4,
+            height=300,
+            object_fit="contain",
+            interactive=False,
+            visible=bool(previews),
+            elem_id="studio-style-previews",
+        )
+        extras["style_note"] = gr.Markdown(NO_PREVIEWS_NOTE, visible=not previews)
+
+
+def build_models_tab(services: Services, defaults: dict[str, Any], settings: Components, extras: Components) -> None:
+    names = [NO_LORA, *services.engine.libraries.loras.names()]
+    with gr.Tab("Models", id="models"):
+        gr.Markdown(f"Model: **{services.manager.info.name}** · LoRAs from `{services.engine.libraries.loras.folder}`")
+        for index, (name_field, weight_field) in enumerate(LORA_SLOTS, start=1):
+            with gr.Row(equal_height=True):
+                settings[name_field] = gr.Dropdown(
+                    choices=names,
+                    value=defaults[name_field],
+                    label=f"LoRA {index}",
+                    scale=3,
+                    elem_id=f"studio-{name_field}",
+                )
+                settings[weight_field] = _slider(
+                    weight_field, "Weight", defaults[weight_field], step=0.01, limit=LORA_WEIGHT_LIMIT, scale=2
+                )
+        extras["lora_refresh"] = gr.Button("Refresh LoRA list", size="sm", elem_id="studio-lora-refresh")
