@@ -168,7 +168,7 @@ class PipelineManager:
         from studio import single_file, tiny
         from studio.sdxl_config import SDXL_CONFIG_DIR
 
-        is_tiny = single_file.read_single_file_metadata(path).get("studio_tiny") == "1"
+        is_tiny = tiny.is_tiny_single_file(path)
         config_dir = tiny.write_tiny_config_dir(self.settings.models_dir / "tiny-sdxl-config") if is_tiny else SDXL_CONFIG_DIR
         return single_file.load_single_file_sdxl(path, self.policy.dtype, config_dir), is_tiny
 

@@ -94,3 +94,27 @@ def served(tiny_services):
 @pytest.fixture(scope="module")
 def url(served):
     return served[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_services):
+    """The Gradio UI alone (no auth) on a free loopback port, for gradio_client and browser tests."""
+    import socket
+
+    from studio.ui import build_ui
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo = build_ui(tiny_services)
+    demo.queue().launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        allowed_paths=[str(tiny_services.settings.output_dir)],
+    )
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()

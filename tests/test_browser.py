@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ from playwright import sync_api
 
 from studio.outputs import OutputStore
 from studio.types import GenerationRequest
-from studio.ui import build_ui
 from studio.ui.banner import RANDOM_WEIGHTS_NOTICE
 
 pytestmark = pytest.mark.browser
@@ -30,28 +28,6 @@ CHROMIUM_ARGS = [
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot.png"
 COMPARE_SCREENSHOT = SCREENSHOT.with_name("screenshot-compare.png")
 PROMPT = "a lighthouse on a cliff at dusk, oil painting"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_services):
-    demo = build_ui(tiny_services)
-    demo.queue().launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        allowed_paths=[str(tiny_services.settings.output_dir)],
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ from studio.expansion.factory import ExpanderCache
 from studio.expansion.settings import ExpansionSettings
 from studio.expansion.side_by_side import compare_expansion
 from studio.outputs import read_request
-from studio.resolve import PromptLibraries
 from studio.tiny import save_tiny_gpt2
 from studio.types import InvalidRequest
 

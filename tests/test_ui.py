@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from PIL import Image
 from studio.outputs import read_request
 from studio.styles import RANDOM_STYLE
 from studio.types import GenerationRequest, InvalidRequest, LoraWeight, limit_of
-from studio.ui import build_ui
 from studio.ui.fields import (
     FIELD_NAMES,
     LORA_SLOTS,
@@ -27,28 +25,6 @@ from studio.ui.fields import (
 )
 
 FAST = {"width": 64, "height": 64, "steps": 2, "cfg_scale": 5.0, "sampler": "Euler"}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_services):
-    demo = build_ui(tiny_services)
-    demo.queue().launch(
-        server_name="127.0.0.1",
-        server_port=free_port(),
-        prevent_thread_lock=True,
-        quiet=True,
-        allowed_paths=[str(tiny_services.settings.output_dir)],
-    )
-    try:
-        yield demo.local_url
-    finally:
-        demo.close()
 
 
 @pytest.fixture(scope="module")

@@ -124,9 +124,10 @@ def _from_single_file(path: Path, dtype, models_dir: Path):
     from safetensors import safe_open
 
     from studio.sdxl_config import SDXL_CONFIG_DIR
-    from studio.single_file import UNET_PREFIX, read_single_file_metadata
+    from studio.single_file import UNET_PREFIX
+    from studio.tiny import is_tiny_single_file
 
-    is_tiny = read_single_file_metadata(path).get("studio_tiny") == "1"
+    is_tiny = is_tiny_single_file(path)
     with safe_open(str(path), framework="pt") as handle:
         keys = set(handle.keys())
         original = UNET_PREFIX + "input_blocks.0.0.weight"
