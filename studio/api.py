@@ -159,6 +159,19 @@ def request_schema(default_size: tuple[int, int]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": ["prompt"], "additionalProperties": False}
 
 
+def base64_field(data: dict[str, Any], field: str, kind: str = "image") -> bytes:
+    """The bytes of a base64 text field (a `data:` URL prefix allowed); 422 naming the field otherwise."""
+    encoded = data.get(field)
+    if not isinstance(encoded, str):
+        raise ApiError(422, field, f"must be a base64-encoded {kind} (text)")
+    if encoded.startswith("data:"):
+        encoded = encoded.partition(",")[2]
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, field, "is not valid base64") from None
+
+
 def read_upload(data: dict[str, Any]) -> GenerationRequest:
     """The request recorded in an uploaded studio PNG (`{"image": base64}`), checked in bytes and pixels
     before any pixel is decoded."""
@@ -169,15 +182,7 @@ def read_upload(data: dict[str, Any]) -> GenerationRequest:
     unknown = sorted(set(data) - {"image"})
     if unknown:
         raise ApiError(422, unknown[0], 'is not a field of this route (send {"image": "<base64 PNG>"})')
-    encoded = data.get("image")
-    if not isinstance(encoded, str):
-        raise ApiError(422, "image", "must be a base64-encoded PNG (text)")
-    if encoded.startswith("data:"):
-        encoded = encoded.partition(",")[2]
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(422, "image", "is not valid base64") from None
+    raw = base64_field(data, "image", "PNG")
     if not raw:
         raise ApiError(422, "image", "is empty (0 bytes)")
     if len(raw) > MAX_UPLOAD_BYTES:

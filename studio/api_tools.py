@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -21,22 +20,21 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from studio.api import MAX_JSON_BYTES, MAX_UPLOAD_BODY_BYTES, ApiError, parse_json_object, read_body, request_from_json
+from studio.api import (
+    MAX_JSON_BYTES,
+    MAX_UPLOAD_BODY_BYTES,
+    ApiError,
+    base64_field,
+    parse_json_object,
+    read_body,
+    request_from_json,
+)
 from studio.inputs import decode_image
 from studio.types import InvalidRequest, limit_of, random_seed
 
 
 def decode_base64_image(data: dict[str, Any], field: str = "image"):
-    encoded = data.get(field)
-    if not isinstance(encoded, str):
-        raise ApiError(422, field, "must be a base64-encoded image (text)")
-    if encoded.startswith("data:"):
-        encoded = encoded.partition(",")[2]
-    try:
-        raw = base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(422, field, "is not valid base64") from None
-    return decode_image(raw, field)
+    return decode_image(base64_field(data, field), field)
 
 
 def _only_fields(data: dict[str, Any], allowed: set[str]) -> None:
