@@ -39,7 +39,9 @@ def rss_bytes() -> int:
 
 def cpu_model() -> str:
     try:
-        for line in subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10, check=False).stdout.splitlines():
+        for line in subprocess.run(
+            ["lscpu"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.splitlines():
             if line.startswith("Model name:"):
                 return line.split(":", 1)[1].strip()
     except (OSError, subprocess.SubprocessError):

@@ -12,17 +12,22 @@ not depend on the weights; no 30 s CPU initialisation, no download). Two copies 
 Calls alternate baseline/studio; each row gives the median seconds per image, the denoising it/s, the
 peak VRAM of the call (its own weights plus working memory) and the ratio to the FLOP bound: UNet FLOPs per
 evaluation (counted with FlopCounterMode on one call) x evaluations / the measured bf16 matmul throughput.
+
+Without a GPU, `DRY_RIG` runs every line of the same comparison on the CPU with the tiny architectures at
+64x64 and a few steps (`python -m benchmarks --gpu-dry-run`, and the test suite): it checks the code, and
+its figures say nothing about speed.
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import math
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 GPU_UNAVAILABLE = "GPU: not available on this machine"
@@ -34,11 +39,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str
     steps: int
     cfg_scale: float
     batch: int
     sampler: str = "Euler"  # a studio sampler name; the baseline builds the same scheduler
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        cfg = "" if self.cfg_scale > 1.0 else ", CFG 1"
+        return f"{self.label}{self.steps} steps{cfg}, batch {self.batch}"
 
     @property
     def evaluations_batch(self) -> int:
@@ -47,10 +57,38 @@ class Scenario:
 
 
 SCENARIOS = (
-    Scenario("30 steps, batch 1", 30, 5.0, 1),
-    Scenario("30 steps, batch 4", 30, 5.0, 4),
-    Scenario("Lightning-like 4 steps, CFG 1", 4, 1.0, 1, "Euler trailing"),
+    Scenario(30, 5.0, 1),
+    Scenario(30, 5.0, 4),
+    Scenario(4, 1.0, 1, "Euler trailing", label="Lightning-like "),
 )
+
+
+@dataclass(frozen=True)
+class Rig:
+    """Where the comparison runs: the device, the image side, the architectures and the scenarios."""
+
+    device: str
+    size: int
+    tiny: bool  # the tiny architectures of studio.tiny instead of full-size SDXL
+    scenarios: tuple[Scenario, ...] = SCENARIOS
+    matmul_size: int = 8192
+
+    @property
+    def dry_run(self) -> bool:
+        return self.device != "cuda"
+
+    @property
+    def dtype(self):
+        import torch
+
+        return torch.float32 if self.dry_run else torch.float16  # the CPU always computes in float32
+
+
+CUDA_RIG = Rig("cuda", 1024, tiny=False)
+DRY_RIG = Rig(
+    "cpu", 64, tiny=True, scenarios=tuple(replace(s, steps=min(s.steps, 3)) for s in SCENARIOS), matmul_size=256
+)
+DRY_RUN_NOTE = "DRY RUN on the CPU with tiny models: checks the code, says nothing about speed"
 
 
 # Building random-weight models without initialising them on the CPU.
@@ -86,7 +124,8 @@ def materialize(build, device, dtype, seed: int):
 
     with torch.device("meta"):
         module = build()
-    module = module.to(dtype).to_empty(device=device)
+    # torch's own `to`: diffusers' override warns about keeping fp32 modules even when there are none.
+    module = torch.nn.Module.to(module, dtype).to_empty(device=device)
     return randomize_(module, seed)
 
 
@@ -114,19 +153,30 @@ def build_random_pipeline(
     return pipeline
 
 
-def sdxl_random_pipeline(device, dtype, seed: int = 0, fp16_safe_vae: bool = False):
-    """Full-size SDXL base from the shipped configs. `fp16_safe_vae` gives the VAE the fp16-fix config."""
-    from transformers import CLIPTextConfig
+def sdxl_random_pipeline(device, dtype, seed: int = 0, fp16_safe_vae: bool = False, tiny: bool = False):
+    """Full-size SDXL base from the shipped configs (or the tiny architectures). `fp16_safe_vae` gives the VAE
+    the fp16-fix config."""
+    if tiny:
+        from studio import tiny as tiny_models
 
-    from studio.sdxl_config import sdxl_component_config
+        configs = (
+            tiny_models.tiny_unet_config(), tiny_models.tiny_vae_config(),
+            tiny_models.tiny_text_config(tiny_models.TEXT_ENCODER_WIDTH, with_projection=False),
+            tiny_models.tiny_text_config(tiny_models.TEXT_ENCODER_2_WIDTH, with_projection=True),
+        )  # fmt: skip
+    else:
+        from transformers import CLIPTextConfig
 
-    vae_config = {**sdxl_component_config("vae"), **({"force_upcast": False} if fp16_safe_vae else {})}
-    return build_random_pipeline(
-        sdxl_component_config("unet"), vae_config,
-        CLIPTextConfig.from_dict(sdxl_component_config("text_encoder")),
-        CLIPTextConfig.from_dict(sdxl_component_config("text_encoder_2")),
-        device, dtype, seed,
-    )  # fmt: skip
+        from studio.sdxl_config import sdxl_component_config
+
+        configs = (
+            sdxl_component_config("unet"), sdxl_component_config("vae"),
+            CLIPTextConfig.from_dict(sdxl_component_config("text_encoder")),
+            CLIPTextConfig.from_dict(sdxl_component_config("text_encoder_2")),
+        )  # fmt: skip
+    unet_config, vae_config, text_config, text_config_2 = configs
+    vae_config = {**vae_config, **({"force_upcast": False} if fp16_safe_vae else {})}
+    return build_random_pipeline(unet_config, vae_config, text_config, text_config_2, device, dtype, seed)
 
 
 # FLOPs and the FLOP bound.
@@ -197,10 +247,31 @@ def _sync(device) -> None:
         torch.cuda.synchronize()
 
 
+class MemoryProbe:
+    """Peak device memory of one call on CUDA; on the CPU (dry run) there is nothing to read: None."""
+
+    def __init__(self, device: str):
+        self.cuda = device == "cuda"
+
+    def start(self) -> int:
+        import torch
+
+        if not self.cuda:
+            return 0
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        return torch.cuda.memory_allocated()
+
+    def peak(self) -> int | None:
+        import torch
+
+        return torch.cuda.max_memory_allocated() if self.cuda else None
+
+
 # The run.
 
 
-def random_weights_manager(pipeline, fast_path, vram: str, folder: Path):
+def random_weights_manager(pipeline, fast_path, vram: str, folder: Path, rig: Rig = CUDA_RIG):
     from studio.models import PipelineManager
     from studio.settings import Settings
 
@@ -208,213 +279,197 @@ def random_weights_manager(pipeline, fast_path, vram: str, folder: Path):
         """The real PipelineManager, handed an already-built pipeline instead of reading a checkpoint."""
 
         def _load_pipeline(self, source):
-            return pipeline, False
+            return pipeline, rig.tiny  # tiny architectures take the tiny model's sizes
 
     settings = Settings(model="sdxl-random-weights", models_dir=folder / "models", output_dir=folder / "outputs",
-                        device="cuda", offline=True, fast_path=fast_path, vram=vram)  # fmt: skip
+                        device=rig.device, offline=True, fast_path=fast_path, vram=vram)  # fmt: skip
     manager = RandomWeightsManager(settings)
     manager.load()
     return manager
 
 
-def _bare_call(pipeline, scenario: Scenario, scheduler_config):
+def _bare_call(pipeline, scenario: Scenario, scheduler_config, size: int):
     import torch
     from diffusers import EulerDiscreteScheduler
 
     spacing = {"timestep_spacing": "trailing"} if scenario.sampler == "Euler trailing" else {}
     pipeline.scheduler = EulerDiscreteScheduler.from_config(scheduler_config, **spacing)
-    return pipeline(prompt=PROMPT, negative_prompt=NEGATIVE, width=1024, height=1024, num_inference_steps=scenario.steps,
+    return pipeline(prompt=PROMPT, negative_prompt=NEGATIVE, width=size, height=size, num_inference_steps=scenario.steps,
                     guidance_scale=scenario.cfg_scale, num_images_per_prompt=scenario.batch,
                     generator=torch.Generator("cpu").manual_seed(1)).images  # fmt: skip
 
 
-def _studio_call(engine, scenario: Scenario):
+def _studio_call(engine, scenario: Scenario, size: int):
     from studio.types import GenerationRequest
 
-    request = GenerationRequest(prompt=PROMPT, negative_prompt=NEGATIVE, seed=1, width=1024, height=1024, steps=scenario.steps,
+    request = GenerationRequest(prompt=PROMPT, negative_prompt=NEGATIVE, seed=1, width=size, height=size, steps=scenario.steps,
                                 cfg_scale=scenario.cfg_scale, sampler=scenario.sampler, image_count=scenario.batch,
                                 model=engine.manager.info.name)  # fmt: skip
     return [generated.image for generated in engine.run(request).images]
 
 
-def _timed(call, own_weight_bytes: int) -> tuple[float, int, bool]:
+def _timed(call, own_weight_bytes: int, probe: MemoryProbe) -> tuple[float, int | None, bool]:
     """(seconds, peak bytes of this call: own weights + working memory, all images finite)."""
     import numpy as np
-    import torch
 
-    torch.cuda.synchronize()
-    before = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    before = probe.start()
     started = time.perf_counter()
     images = call()
-    torch.cuda.synchronize()
+    _sync("cuda" if probe.cuda else "cpu")
     seconds = time.perf_counter() - started
-    peak = torch.cuda.max_memory_allocated() - before + own_weight_bytes
+    peak = probe.peak()
+    peak = None if peak is None else peak - before + own_weight_bytes
     finite = all(np.asarray(image).any() for image in images)  # an all-black image means the decode overflowed
     return seconds, peak, finite
 
 
-def _row(
-    label: str, scenario: Scenario, seconds: list[float], peak: int, finite: bool, flops: int, tflops: float
-) -> dict:
-    median = statistics.median(seconds)
+def _row(label: str, scenario: Scenario, timings: list[tuple], flops: int, tflops: float) -> dict:
+    """One table row from `_timed` results of one path."""
+    median = statistics.median(seconds for seconds, _peak, _ok in timings)
+    peaks = [peak for _seconds, peak, _ok in timings if peak is not None]
     bound = flop_bound_seconds(flops, scenario.steps, tflops)
     return {
         "scenario": scenario.name,
         "path": label,
         "batch": scenario.batch,
         "steps": scenario.steps,
-        "runs": len(seconds),
+        "runs": len(timings),
         "median_s": round(median, 4),
         "s_per_image": round(median / scenario.batch, 4),
         "it_per_s": round(scenario.steps / median, 2),
-        "peak_vram_gib": round(peak / 1024**3, 2),
+        "peak_vram_gib": round(max(peaks) / 1024**3, 2) if peaks else None,
         "flop_bound_s": round(bound, 4),
         "x_flop_bound": round(median / bound, 2),
-        "images_ok": finite,
+        "images_ok": all(ok for _seconds, _peak, ok in timings),
     }
 
 
-def _compare(rows, baseline, engine, scenario, label, repeats, weights, flops, tflops, scheduler_config) -> None:
-    sides = {
-        "bare diffusers fp16+SDPA": lambda: _bare_call(baseline, scenario, scheduler_config),
-        label: lambda: _studio_call(engine, scenario),
+BARE = "bare diffusers fp16+SDPA"
+
+
+def _compare(
+    rig: Rig, baseline, engine, scenario: Scenario, label: str, repeats: int, weights, flops, tflops
+) -> list[dict]:
+    """The baseline and the studio on one scenario, alternating; the first call of each is not timed (kernels
+    chosen, compile done). Returns the two rows, the studio's with its speed-up over the baseline."""
+    from studio.sdxl_config import sdxl_scheduler_config
+
+    config = sdxl_scheduler_config()
+    calls = {
+        BARE: lambda: _bare_call(baseline, scenario, config, rig.size),
+        label: lambda: _studio_call(engine, scenario, rig.size),
     }
-    own = {"bare diffusers fp16+SDPA": weights[0], label: weights[1]}
-    for call in sides.values():  # first call of each shape: kernels chosen, compile done; not timed
+    own = {BARE: weights[0], label: weights[1]}
+    probe = MemoryProbe(rig.device)
+    for call in calls.values():
         call()
-    seconds = {name: [] for name in sides}
-    peaks = dict.fromkeys(sides, 0)
-    finite = dict.fromkeys(sides, True)
+    timings = {name: [] for name in calls}
     for _ in range(repeats):
-        for name, call in sides.items():
-            s, peak, ok = _timed(call, own[name])
-            seconds[name].append(s)
-            peaks[name] = max(peaks[name], peak)
-            finite[name] = finite[name] and ok
-    bare_row = _row(
-        "bare diffusers fp16+SDPA",
-        scenario,
-        seconds["bare diffusers fp16+SDPA"],
-        peaks["bare diffusers fp16+SDPA"],
-        finite["bare diffusers fp16+SDPA"],
-        flops,
-        tflops,
-    )
-    studio_row = _row(label, scenario, seconds[label], peaks[label], finite[label], flops, tflops)
+        for name, call in calls.items():
+            timings[name].append(_timed(call, own[name], probe))
+    bare_row = _row(BARE, scenario, timings[BARE], flops, tflops)
+    studio_row = _row(label, scenario, timings[label], flops, tflops)
     studio_row["speedup"] = round(bare_row["median_s"] / studio_row["median_s"], 3)
-    rows.extend([bare_row, studio_row])
+    return [bare_row, studio_row]
 
 
 def run_gpu(
-    quick: bool = False, compile_mode: str | None = "max-autotune-no-cudagraphs", memory_modes: bool = True
+    quick: bool = False,
+    compile_mode: str | None = "max-autotune-no-cudagraphs",
+    memory_modes: bool = True,
+    rig: Rig | None = None,
 ) -> dict:
-    """The whole GPU comparison; `{"available": False, ...}` without CUDA."""
+    """The whole GPU comparison on `rig` (default: the CUDA GPU); `{"available": False, ...}` without CUDA."""
     import torch
 
-    if not torch.cuda.is_available():
+    rig = rig or CUDA_RIG
+    if not rig.dry_run and not torch.cuda.is_available():
         return {"available": False, "message": GPU_UNAVAILABLE}
     from studio.engine import Engine
-    from studio.performance_policy import FastPath, model_bytes
-    from studio.sdxl_config import sdxl_scheduler_config
+    from studio.performance_policy import FastPath, model_bytes, warm_up
 
     repeats = 2 if quick else 5
-    scenarios = SCENARIOS[::2] if quick else SCENARIOS
-    dtype = torch.float16
-    result = {"available": True, "gpu": torch.cuda.get_device_name(0), "size": "1024x1024", "repeats": repeats}
-    result["bf16_matmul_tflops"] = round(measure_matmul_tflops("cuda", torch.bfloat16), 1)
-    tflops = result["bf16_matmul_tflops"]
+    scenarios = rig.scenarios[::2] if quick else rig.scenarios
+    dtype = rig.dtype
+    result = {
+        "available": True,
+        "gpu": DRY_RUN_NOTE if rig.dry_run else torch.cuda.get_device_name(0),
+        "dry_run": rig.dry_run,
+        "size": f"{rig.size}x{rig.size}",
+        "repeats": repeats,
+    }
+    matmul_dtype = torch.float32 if rig.dry_run else torch.bfloat16
+    tflops = measure_matmul_tflops(rig.device, matmul_dtype, size=rig.matmul_size)
+    result["matmul_dtype"], result["matmul_tflops"] = str(matmul_dtype).removeprefix("torch."), round(tflops, 3)
     with tempfile.TemporaryDirectory() as folder:
         started = time.perf_counter()
-        baseline = sdxl_random_pipeline("cuda", dtype, seed=0)
-        studio_pipeline = sdxl_random_pipeline("cuda", dtype, seed=0, fp16_safe_vae=True)
+        baseline = sdxl_random_pipeline(rig.device, dtype, seed=0, tiny=rig.tiny)
+        studio_pipeline = sdxl_random_pipeline(rig.device, dtype, seed=0, fp16_safe_vae=True, tiny=rig.tiny)
         result["build_s"] = round(time.perf_counter() - started, 2)
+        latent = rig.size // baseline.vae_scale_factor
         flops = {}
         for scenario in scenarios:
-            key = scenario.evaluations_batch
-            if key not in flops:
-                flops[key] = count_unet_flops(baseline.unet, key, 128, 128)
-        result["unet_tflop_per_evaluation"] = {f"batch {b}": round(f / 1e12, 2) for b, f in flops.items()}
-        fast_path = FastPath(compile=False)
+            if scenario.evaluations_batch not in flops:
+                flops[scenario.evaluations_batch] = count_unet_flops(
+                    baseline.unet, scenario.evaluations_batch, latent, latent
+                )
+        result["unet_tflop_per_evaluation"] = {f"batch {b}": round(f / 1e12, 4) for b, f in flops.items()}
+        fast_path = FastPath(compile=False, devices=(rig.device,))
         started = time.perf_counter()
-        manager = random_weights_manager(studio_pipeline, fast_path, "high", Path(folder))
+        manager = random_weights_manager(studio_pipeline, fast_path, "high", Path(folder), rig)
         result["studio_load_and_warmup_s"] = round(time.perf_counter() - started, 2)
         result["fast_path"] = list(manager.fast_path_applied)
         engine = Engine(manager)
         weights = (model_bytes(baseline, dtype), model_bytes(studio_pipeline, dtype))
-        config = sdxl_scheduler_config()
         rows = []
         for scenario in scenarios:
-            _compare(
-                rows,
-                baseline,
-                engine,
-                scenario,
-                "studio fast path",
-                repeats,
-                weights,
-                flops[scenario.evaluations_batch],
-                tflops,
-                config,
-            )
+            flop = flops[scenario.evaluations_batch]
+            rows += _compare(rig, baseline, engine, scenario, "studio fast path", repeats, weights, flop, tflops)
         if compile_mode:
             started = time.perf_counter()
             manager.pipeline.unet.compile(mode=compile_mode, fullgraph=False, dynamic=False)
-            from studio.performance_policy import warm_up
-
-            warm_up(manager.pipeline, (1024, 1024))
+            warm_up(manager.pipeline, (rig.size, rig.size))
             result["compile_mode"] = compile_mode
             result["compile_and_warmup_s"] = round(time.perf_counter() - started, 1)
             for scenario in scenarios:
-                _compare(
-                    rows,
-                    baseline,
-                    engine,
-                    scenario,
-                    "studio fast path + compile",
-                    repeats,
-                    weights,
-                    flops[scenario.evaluations_batch],
-                    tflops,
-                    config,
+                flop = flops[scenario.evaluations_batch]
+                rows += _compare(
+                    rig, baseline, engine, scenario, "studio fast path + compile", repeats, weights, flop, tflops
                 )
         result["rows"] = rows
         del engine, manager, baseline, studio_pipeline
-        gc.collect()
-        torch.cuda.empty_cache()
+        _free_memory(rig)
         if memory_modes:
-            result["memory_modes"] = _memory_modes(Path(folder), 1 if quick else 2, flops[2], tflops)
+            cfg_batch = scenarios[0].evaluations_batch
+            result["memory_modes"] = _memory_modes(rig, Path(folder), 1 if quick else 2, flops[cfg_batch], tflops)
     return result
 
 
-def _memory_modes(folder: Path, repeats: int, flops: int, tflops: float) -> list[dict]:
-    """The studio at 30 steps, batch 1 under each forced --vram plan, one at a time (peak = all it holds)."""
+def _free_memory(rig: Rig) -> None:
     import torch
 
+    gc.collect()
+    if not rig.dry_run:
+        torch.cuda.empty_cache()
+
+
+def _memory_modes(rig: Rig, folder: Path, repeats: int, flops: int, tflops: float) -> list[dict]:
+    """The studio on the first scenario under each forced --vram plan, one at a time (peak = all it holds)."""
     from studio.engine import Engine
     from studio.performance_policy import FastPath
 
     rows = []
-    scenario = SCENARIOS[0]
+    scenario = rig.scenarios[0]
+    probe = MemoryProbe(rig.device)
     for vram in ("high", "low", "cpu-offload"):
-        pipeline = sdxl_random_pipeline("cuda", torch.float16, seed=0, fp16_safe_vae=True)
-        manager = random_weights_manager(pipeline, FastPath(), vram, folder)
-        engine = Engine(manager)
-        _studio_call(engine, scenario)
-        seconds, peak, finite = [], 0, True
-        for _ in range(repeats):
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            started = time.perf_counter()
-            images = _studio_call(engine, scenario)
-            torch.cuda.synchronize()
-            seconds.append(time.perf_counter() - started)
-            peak = max(peak, torch.cuda.max_memory_allocated())
-            finite = finite and all(image.getbbox() is not None for image in images)
-        row = _row(f"studio --vram {vram}", scenario, seconds, peak, finite, flops, tflops)
+        pipeline = sdxl_random_pipeline(rig.device, rig.dtype, seed=0, fp16_safe_vae=True, tiny=rig.tiny)
+        manager = random_weights_manager(pipeline, FastPath(devices=(rig.device,)), vram, folder, rig)
+        call = functools.partial(_studio_call, Engine(manager), scenario, rig.size)
+        call()
+        # Everything this plan keeps on the device counts, so no weights are added to the probe's peak.
+        row = _row(f"studio --vram {vram}", scenario, [_timed(call, 0, probe) for _ in range(repeats)], flops, tflops)
         row["plan"] = manager.memory_plan.mode
         rows.append(row)
-        del engine, manager, pipeline
-        gc.collect()
-        torch.cuda.empty_cache()
+        del call, manager, pipeline
+        _free_memory(rig)
     return rows

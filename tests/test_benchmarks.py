@@ -9,6 +9,9 @@ import torch
 from benchmarks.__main__ import cpu_table, gpu_table
 from benchmarks.common import format_table
 from benchmarks.gpu import (
+    BARE,
+    DRY_RIG,
+    DRY_RUN_NOTE,
     GPU_UNAVAILABLE,
     SCENARIOS,
     build_random_pipeline,
@@ -81,5 +84,27 @@ def test_tables_format_rows_and_missing_values():
     assert "1.010" in table and "ok" in table and "same UNet object: True" in table and "21.0 s" in table
     row = {"scenario": "30 steps, batch 1", "path": "studio fast path", "s_per_image": 1.5, "it_per_s": 20.0,
            "peak_vram_gib": 9.1, "x_flop_bound": 2.5, "speedup": 1.6, "images_ok": True}  # fmt: skip
-    gpu = {"available": True, "gpu": "H100", "bf16_matmul_tflops": 700.0, "fast_path": ["channels_last"], "rows": [row]}
+    gpu = {"available": True, "gpu": "H100", "size": "1024x1024", "matmul_dtype": "bfloat16", "matmul_tflops": 700.0,
+           "fast_path": ["channels_last"], "rows": [row]}  # fmt: skip
     assert "1.60" in gpu_table(gpu) and "H100" in gpu_table(gpu)
+
+
+def test_gpu_comparison_runs_end_to_end_as_a_dry_run_on_the_cpu():
+    """Every line of the GPU comparison (both paths, the fast path's switches, FLOP counts, memory plans, the
+    table) on the CPU with tiny models, so a GPU machine does not meet its bugs first."""
+    result = run_gpu(quick=True, compile_mode=None, rig=DRY_RIG)
+    assert result["dry_run"] and result["size"] == "64x64" and result["matmul_tflops"] > 0
+    assert {"channels_last", "fused qkv"} <= set(result["fast_path"])
+    scenarios = [s.name for s in DRY_RIG.scenarios[::2]]
+    assert [(row["scenario"], row["path"]) for row in result["rows"]] == [
+        (name, path) for name in scenarios for path in (BARE, "studio fast path")
+    ]
+    for row in result["rows"]:
+        assert row["images_ok"] and row["runs"] == 2 and row["peak_vram_gib"] is None
+        assert row["median_s"] > 0 and row["x_flop_bound"] > 0
+    assert all(row["speedup"] > 0 for row in result["rows"][1::2])
+    assert [(row["path"], row["plan"]) for row in result["memory_modes"]] == [
+        (f"studio --vram {vram}", "cpu") for vram in ("high", "low", "cpu-offload")
+    ]
+    table = gpu_table(result)
+    assert table.startswith(f"GPU: {DRY_RUN_NOTE}, 64x64, float32 matmul") and "studio fast path" in table
