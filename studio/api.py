@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import json
 import logging
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -34,6 +32,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from studio.auth import Auth
+from studio.inputs import MAX_INPUT_BYTES, ImageTooLarge, open_image
 from studio.jobqueue import Job, JobNotFound, JobQueue, QueueFull, job_summary
 from studio.schedulers import SAMPLER_NAMES, SAMPLERS
 from studio.types import GenerationRequest, InvalidRequest, random_seed
@@ -41,9 +40,7 @@ from studio.types import GenerationRequest, InvalidRequest, random_seed
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 256 * 1024  # a request object is well under 20 KB even with two 4,000-character prompts
-MAX_UPLOAD_BYTES = 16 * 1024 * 1024  # a decoded uploaded image
-MAX_UPLOAD_BODY_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024  # its base64 in a JSON object
-MAX_UPLOAD_PIXELS = 4096 * 4096
+MAX_UPLOAD_BODY_BYTES = MAX_INPUT_BYTES * 4 // 3 + 64 * 1024  # an input image's base64 in a JSON object
 MAX_WAIT_S = 60  # longest long poll of GET /v1/jobs/{id}?wait=
 MAX_ECHO = 80  # characters of a bad value quoted back in an error
 
@@ -175,41 +172,18 @@ def base64_field(data: dict[str, Any], field: str, kind: str = "image") -> bytes
 def read_upload(data: dict[str, Any]) -> GenerationRequest:
     """The request recorded in an uploaded studio PNG (`{"image": base64}`), checked in bytes and pixels
     before any pixel is decoded."""
-    from PIL import Image, UnidentifiedImageError
-
     from studio.outputs import read_request
 
     unknown = sorted(set(data) - {"image"})
     if unknown:
         raise ApiError(422, unknown[0], 'is not a field of this route (send {"image": "<base64 PNG>"})')
-    raw = base64_field(data, "image", "PNG")
-    if not raw:
-        raise ApiError(422, "image", "is empty (0 bytes)")
-    if len(raw) > MAX_UPLOAD_BYTES:
-        raise ApiError(413, "image", f"is {len(raw)} bytes; at most {MAX_UPLOAD_BYTES} are allowed")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the pixel limit below is ours
-            opened = Image.open(io.BytesIO(raw), formats=["PNG"])
-        with opened as image:
-            pixels = image.width * image.height
-            if pixels > MAX_UPLOAD_PIXELS:
-                raise ApiError(
-                    413,
-                    "image",
-                    f"is {image.width}×{image.height} = {pixels} pixels; at most {MAX_UPLOAD_PIXELS} are allowed",
-                )
+    with open_image(base64_field(data, "image", "PNG"), "image", formats=("PNG",)) as image:
+        try:
             return read_request(image)
-    except Image.DecompressionBombError:
-        raise ApiError(
-            413, "image", f"is too many pixels (a decompression bomb); at most {MAX_UPLOAD_PIXELS} are allowed"
-        ) from None
-    except UnidentifiedImageError:
-        raise ApiError(422, "image", "is not a PNG image") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as error:  # truncated or corrupt chunks
-        if isinstance(error, InvalidRequest):
-            raise
-        raise ApiError(422, "image", f"is a damaged PNG ({str(error)[:MAX_ECHO]})") from None
+        except (OSError, SyntaxError, ValueError, EOFError) as error:  # truncated or corrupt chunks
+            if isinstance(error, InvalidRequest):
+                raise
+            raise ApiError(422, "image", f"is a damaged PNG ({str(error)[:MAX_ECHO]})") from None
 
 
 def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = None) -> FastAPI:
@@ -233,6 +207,10 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
     @app.exception_handler(InvalidRequest)
     async def invalid_request(_request, error: InvalidRequest):
         return _error(422, error.field, error.message)
+
+    @app.exception_handler(ImageTooLarge)
+    async def image_too_large(_request, error: ImageTooLarge):
+        return _error(413, error.field, error.message)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request, error: RequestValidationError):

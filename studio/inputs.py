@@ -22,33 +22,55 @@ from studio.types import InvalidRequest
 MAX_INPUT_BYTES = 20 * 1024 * 1024
 MAX_INPUT_PIXELS = 4096 * 4096
 IMAGE_HASH = re.compile(r"^[0-9a-f]{64}$")
+IMAGE_MODES = ("RGB", "RGBA", "L")
 
 
-def decode_image(data: bytes, field: str, max_bytes: int = MAX_INPUT_BYTES, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
-    """Decode untrusted image bytes into a loaded RGB/RGBA/L image, or raise InvalidRequest naming `field`."""
+class ImageTooLarge(InvalidRequest):
+    """An input over the byte or pixel limit (the HTTP API answers 413 rather than 422)."""
+
+
+def check_pixels(field: str, width: int, height: int, max_pixels: int = MAX_INPUT_PIXELS) -> None:
+    if width * height > max_pixels:
+        raise ImageTooLarge(
+            field,
+            f"is {width}x{height} ({width * height / 1e6:.1f} megapixels); at most {max_pixels / 1e6:.1f} are allowed",
+        )
+
+
+def open_image(data: bytes, field: str, formats: tuple[str, ...] | None = None) -> Image.Image:
+    """Open untrusted image bytes lazily, after checking their size, and check the pixel count from the
+    header before a pixel is decoded; raise InvalidRequest (ImageTooLarge for limits) naming `field`."""
     if not data:
         raise InvalidRequest(field, "is empty (0 bytes)")
-    if len(data) > max_bytes:
-        raise InvalidRequest(field, f"is {len(data) / 1e6:.1f} MB; at most {max_bytes / 1e6:.0f} MB are allowed")
+    if len(data) > MAX_INPUT_BYTES:
+        raise ImageTooLarge(field, f"is {len(data) / 1e6:.1f} MB; at most {MAX_INPUT_BYTES / 1e6:.0f} MB are allowed")
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise InvalidRequest(
-                    field, f"is {width}x{height} ({width * height / 1e6:.1f} megapixels); at most {max_pixels / 1e6:.1f} are allowed"
-                )
-            image.load()
-    except InvalidRequest:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidRequest(field, f"decodes to more than {max_pixels / 1e6:.1f} megapixels") from None
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own pixel limit follows
+            image = Image.open(io.BytesIO(data), formats=list(formats) if formats else None)
+    except Image.DecompressionBombError:
+        raise ImageTooLarge(field, f"decodes to more than {MAX_INPUT_PIXELS / 1e6:.1f} megapixels") from None
+    except (OSError, ValueError, SyntaxError) as error:
+        kind = " or ".join(formats) + " image" if formats else "image"
+        raise InvalidRequest(field, f"is not a readable {kind} ({type(error).__name__})") from None
+    check_pixels(field, *image.size)
+    return image
+
+
+def decode_image(data: bytes, field: str) -> Image.Image:
+    """Decode untrusted image bytes into a loaded RGB/RGBA/L image, or raise InvalidRequest naming `field`."""
+    image = open_image(data, field)
+    try:
+        image.load()
     except (OSError, ValueError, SyntaxError) as error:
         raise InvalidRequest(field, f"is not a readable image ({type(error).__name__})") from None
-    if image.mode not in ("RGB", "RGBA", "L"):
-        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    return image
+    return as_input_mode(image)
+
+
+def as_input_mode(image: Image.Image) -> Image.Image:
+    if image.mode in IMAGE_MODES:
+        return image
+    return image.convert("RGBA" if "A" in image.getbands() else "RGB")
 
 
 class InputStore:

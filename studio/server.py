@@ -16,8 +16,9 @@ import gradio as gr
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from studio.api import MAX_UPLOAD_BYTES, Catalog, create_api
+from studio.api import Catalog, create_api
 from studio.auth import Auth
+from studio.inputs import MAX_INPUT_BYTES
 from studio.jobqueue import JobQueue
 from studio.ui import build_ui
 
@@ -65,7 +66,7 @@ def build_app(services, catalog: Catalog | None = None, jobs: JobQueue | None = 
         path="/",
         auth=ui_login(auth) if auth.enabled else None,
         allowed_paths=[str(settings.output_dir)],
-        max_file_size=MAX_UPLOAD_BYTES,
+        max_file_size=MAX_INPUT_BYTES,
         footer_links=["api", "gradio"],
     )
     return Served(app, jobs, blocks)

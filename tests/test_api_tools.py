@@ -78,7 +78,7 @@ def test_input_upload_is_stored_by_hash(url, served):
         ({"image": ""}, 422),
         ({"image": "not base64!"}, 422),
         ({"image": b64(b"GIF89a not really")}, 422),
-        ({"image": b64(png_claiming(20000, 20000))}, 422),
+        ({"image": b64(png_claiming(20000, 20000))}, 413),
         ({"image": b64(png())[:40]}, 422),
         ({"image": 5}, 422),
         ({"image": b64(png()), "path": "/etc/passwd"}, 422),

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image
 
-from studio.inputs import MAX_INPUT_PIXELS, InputStore
+from studio.inputs import InputStore, as_input_mode, check_pixels
 from studio.types import (
     IMAGE_PROMPT_DEFAULTS,
     IMAGE_PROMPT_TYPES,
@@ -73,15 +73,8 @@ def checked_image(image: Any, field: str) -> Image.Image:
     """A widget's PIL image, held to the upload rules of `studio.inputs.decode_image` (pixels, modes)."""
     if not isinstance(image, Image.Image):
         raise InvalidRequest(field, "must be an image")
-    width, height = image.size
-    if width * height > MAX_INPUT_PIXELS:
-        raise InvalidRequest(
-            field,
-            f"is {width}x{height} ({width * height / 1e6:.1f} megapixels); at most {MAX_INPUT_PIXELS / 1e6:.1f} are allowed",
-        )
-    if image.mode not in ("RGB", "RGBA", "L"):
-        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    return image
+    check_pixels(field, *image.size)
+    return as_input_mode(image)
 
 
 def store_image(store: InputStore, image: Any, field: str) -> str:
