@@ -57,7 +57,8 @@ def bytes_to_unicode() -> dict[int, str]:
 
 def build_vocab_and_merges(bpe_path: Path | None = None) -> tuple[dict[str, int], list[str]]:
     """(token -> id, merges) exactly as OpenAI CLIP's SimpleTokenizer builds them."""
-    raw = gzip.open(bpe_path or clip_bpe_path()).read().decode("utf-8").split("\n")
+    with gzip.open(bpe_path or clip_bpe_path()) as file:
+        raw = file.read().decode("utf-8").split("\n")
     merges = raw[1 : _N_MERGES + 1]
     if len(merges) != _N_MERGES:
         raise ValueError(f"CLIP BPE file has {len(merges)} merges, expected {_N_MERGES}")

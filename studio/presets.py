@@ -57,13 +57,13 @@ def read_preset(path: Path) -> Preset:
         raise PresetError(f"{path}: must be a JSON object with \"version\": {PRESET_VERSION}")
     unknown = set(data) - {"version", "name", "description", "model", "settings"}
     if unknown:
-        raise PresetError(f"{path}: unknown key '{sorted(unknown)[0]}'")
+        raise PresetError(f"{path}: unknown key '{min(unknown)}'")
     name, model, settings = data.get("name"), data.get("model", ""), data.get("settings", {})
     if not isinstance(name, str) or not name.strip() or not isinstance(model, str) or not isinstance(settings, dict):
         raise PresetError(f"{path}: needs a text 'name', a text 'model' and a 'settings' object")
     unknown = set(settings) - set(PRESET_FIELDS)
     if unknown:
-        raise PresetError(f"{path}: settings.{sorted(unknown)[0]} is not a preset setting ({', '.join(PRESET_FIELDS)})")
+        raise PresetError(f"{path}: settings.{min(unknown)} is not a preset setting ({', '.join(PRESET_FIELDS)})")
     try:
         parsed = GenerationRequest.from_dict(settings)
         validate_request(parsed, size_limit=None)

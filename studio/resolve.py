@@ -15,8 +15,8 @@ from studio.expansion.factory import ExpanderCache
 from studio.expansion.protocol import compose_positive_prompt
 from studio.loras import LoraLibrary, extract_inline_loras, merge_loras
 from studio.performance import apply_performance
-from studio.styles import StyleLibrary
 from studio.settings import Settings
+from studio.styles import StyleLibrary
 from studio.types import GenerationRequest, Limit, validate_request
 from studio.wildcards import SHIPPED_WILDCARDS, WildcardLibrary
 

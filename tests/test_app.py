@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_app(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    return subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False)
 
 
 def test_default_model_offline_names_the_options(tmp_path):

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "studio", *args], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    return subprocess.run([sys.executable, "-m", "studio", *args], cwd=ROOT, capture_output=True, text=True, env=os.environ.copy(), timeout=300, check=False)
 
 
 def test_generate_writes_pngs_and_json_lines(tmp_path, models_dir, capsys):
