@@ -96,7 +96,12 @@ def gpu_table(gpu: dict) -> str:
     matmul = f"{gpu['matmul_dtype']} matmul {gpu['matmul_tflops']} TFLOP/s"
     lines = [f"GPU: {gpu['gpu']}, {gpu['size']}, {matmul}, fast path: {', '.join(gpu['fast_path'])}"]
     lines.append(format_table(gpu["rows"], GPU_COLUMNS))
+    ablation = gpu.get("ablation")
+    if ablation:
+        lines.append("\nfast-path switches, each left out (speed-up against the fast path off):")
+        lines.append(ablation if isinstance(ablation, str) else format_table(ablation, GPU_COLUMNS))
     if gpu.get("memory_modes"):
+        lines.append("\nmemory plans (--vram), peak = everything the plan keeps on the GPU:")
         lines.append(format_table(gpu["memory_modes"], GPU_COLUMNS[:6]))
     return "\n".join(lines)
 

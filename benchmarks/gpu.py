@@ -9,9 +9,10 @@ not depend on the weights; no 30 s CPU initialisation, no download). Two copies 
 - studio: the same weights loaded through `PipelineManager` (fast path, memory plan, warm-up) with a VAE
   whose config is the fp16-fix VAE's (same architecture, decodes in fp16), driven through `Engine.run`.
 
-Calls alternate baseline/studio; each row gives the median seconds per image, the denoising it/s, the
-peak VRAM of the call (its own weights plus working memory) and the ratio to the FLOP bound: UNet FLOPs per
-evaluation (counted with FlopCounterMode on one call) x evaluations / the measured bf16 matmul throughput.
+Calls alternate baseline/studio (and, for the leave-one-out rows of `ABLATIONS`, the studio's variants);
+each row gives the median seconds per image, the denoising it/s, the peak VRAM of the call (its own weights
+plus working memory) and the ratio to the FLOP bound: UNet FLOPs per evaluation (counted with
+FlopCounterMode on one call) x evaluations / the measured bf16 matmul throughput.
 
 Without a GPU, `DRY_RIG` runs every line of the same comparison on the CPU with the tiny architectures at
 64x64 and a few steps (`python -m benchmarks --gpu-dry-run`, and the test suite): it checks the code, and
@@ -23,12 +24,14 @@ from __future__ import annotations
 import functools
 import gc
 import logging
-import math
 import statistics
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+
+from benchmarks.flops import count_unet_flops, flop_bound_seconds, measure_matmul_tflops, sync
+from benchmarks.random_sdxl import sdxl_random_pipeline
 
 GPU_UNAVAILABLE = "GPU: not available on this machine"
 PROMPT = "a lighthouse on a cliff at dusk, dramatic light, oil painting"
@@ -89,162 +92,6 @@ DRY_RIG = Rig(
     "cpu", 64, tiny=True, scenarios=tuple(replace(s, steps=min(s.steps, 3)) for s in SCENARIOS), matmul_size=256
 )
 DRY_RUN_NOTE = "DRY RUN on the CPU with tiny models: checks the code, says nothing about speed"
-
-
-# Building random-weight models without initialising them on the CPU.
-
-
-def randomize_(module, seed: int = 0, gain: float = 0.5):
-    """Fill a materialised (`to_empty`) module in place: matrices and kernels ~ N(0, gain^2 / fan_in), biases 0,
-    norm scales 1, CLIP's position ids 0..n-1. Deterministic for one seed on one device."""
-    import torch
-
-    parameters = list(module.parameters())
-    device = parameters[0].device if parameters else torch.device("cpu")
-    generator = torch.Generator(device=device).manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.named_parameters():
-            if tensor.dim() >= 2:
-                tensor.normal_(0.0, gain / math.sqrt(tensor[0].numel()), generator=generator)
-            elif name.endswith("bias"):
-                tensor.zero_()
-            else:
-                tensor.fill_(1.0)
-        for name, tensor in module.named_buffers():
-            if name.endswith("position_ids"):
-                tensor.copy_(torch.arange(tensor.shape[-1], device=tensor.device).expand_as(tensor))
-            else:
-                raise ValueError(f"randomize_ does not know how to fill buffer '{name}'")
-    return module.eval()
-
-
-def materialize(build, device, dtype, seed: int):
-    """`build()` on the meta device (no memory, no init), then real storage on `device`, random values."""
-    import torch
-
-    with torch.device("meta"):
-        module = build()
-    # torch's own `to`: diffusers' override warns about keeping fp32 modules even when there are none.
-    module = torch.nn.Module.to(module, dtype).to_empty(device=device)
-    return randomize_(module, seed)
-
-
-def build_random_pipeline(
-    unet_config: dict, vae_config: dict, text_config, text_config_2, device, dtype, seed: int = 0
-):
-    """A StableDiffusionXLPipeline with random weights of the given architectures, made on `device`."""
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection
-
-    from studio.clip_tokenizer import load_clip_tokenizers
-    from studio.sdxl_config import sdxl_scheduler_config
-
-    unet = materialize(lambda: UNet2DConditionModel.from_config(unet_config), device, dtype, seed)
-    vae = materialize(lambda: AutoencoderKL.from_config(vae_config), device, dtype, seed + 1)
-    text_encoder = materialize(lambda: CLIPTextModel(text_config), device, dtype, seed + 2)
-    text_encoder_2 = materialize(lambda: CLIPTextModelWithProjection(text_config_2), device, dtype, seed + 3)
-    tokenizer, tokenizer_2 = load_clip_tokenizers()
-    pipeline = StableDiffusionXLPipeline(
-        vae=vae, text_encoder=text_encoder, text_encoder_2=text_encoder_2, tokenizer=tokenizer,
-        tokenizer_2=tokenizer_2, unet=unet, scheduler=EulerDiscreteScheduler.from_config(sdxl_scheduler_config()),
-        add_watermarker=False,
-    )  # fmt: skip
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
-
-
-def sdxl_random_pipeline(device, dtype, seed: int = 0, fp16_safe_vae: bool = False, tiny: bool = False):
-    """Full-size SDXL base from the shipped configs (or the tiny architectures). `fp16_safe_vae` gives the VAE
-    the fp16-fix config."""
-    if tiny:
-        from studio import tiny as tiny_models
-
-        configs = (
-            tiny_models.tiny_unet_config(), tiny_models.tiny_vae_config(),
-            tiny_models.tiny_text_config(tiny_models.TEXT_ENCODER_WIDTH, with_projection=False),
-            tiny_models.tiny_text_config(tiny_models.TEXT_ENCODER_2_WIDTH, with_projection=True),
-        )  # fmt: skip
-    else:
-        from transformers import CLIPTextConfig
-
-        from studio.sdxl_config import sdxl_component_config
-
-        configs = (
-            sdxl_component_config("unet"), sdxl_component_config("vae"),
-            CLIPTextConfig.from_dict(sdxl_component_config("text_encoder")),
-            CLIPTextConfig.from_dict(sdxl_component_config("text_encoder_2")),
-        )  # fmt: skip
-    unet_config, vae_config, text_config, text_config_2 = configs
-    vae_config = {**vae_config, **({"force_upcast": False} if fp16_safe_vae else {})}
-    return build_random_pipeline(unet_config, vae_config, text_config, text_config_2, device, dtype, seed)
-
-
-# FLOPs and the FLOP bound.
-
-
-def unet_inputs(unet, batch: int, latent_height: int, latent_width: int, text_length: int = 77):
-    """Inputs of one SDXL UNet call (latents, timestep, text states, pooled text + size conditioning)."""
-    import torch
-
-    config = unet.config
-    parameter = next(unet.parameters())
-    device, dtype = parameter.device, parameter.dtype
-    pooled = config.projection_class_embeddings_input_dim - 6 * config.addition_time_embed_dim
-    return {
-        "sample": torch.randn(batch, config.in_channels, latent_height, latent_width, device=device, dtype=dtype),
-        "timestep": torch.tensor(500.0, device=device),
-        "encoder_hidden_states": torch.randn(
-            batch, text_length, config.cross_attention_dim, device=device, dtype=dtype
-        ),
-        "added_cond_kwargs": {
-            "text_embeds": torch.randn(batch, pooled, device=device, dtype=dtype),
-            "time_ids": torch.tensor([[1024.0, 1024.0, 0.0, 0.0, 1024.0, 1024.0]], device=device, dtype=dtype).repeat(
-                batch, 1
-            ),
-        },
-    }
-
-
-def count_unet_flops(unet, batch: int, latent_height: int, latent_width: int) -> int:
-    """FLOPs of one UNet evaluation at this batch and latent size (matmuls, convolutions, attention)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    inputs = unet_inputs(unet, batch, latent_height, latent_width)
-    counter = FlopCounterMode(display=False)
-    with torch.inference_mode(), counter:
-        unet(**inputs, return_dict=False)
-    return int(counter.get_total_flops())
-
-
-def measure_matmul_tflops(device="cuda", dtype=None, size: int = 8192, iterations: int = 20) -> float:
-    """Measured dense matmul throughput (TFLOP/s) of `size`x`size` products on `device` (bf16 by default)."""
-    import torch
-
-    dtype = dtype or torch.bfloat16
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    _sync(device)
-    started = time.perf_counter()
-    for _ in range(iterations):
-        a @ b
-    _sync(device)
-    seconds = time.perf_counter() - started
-    return 2 * size**3 * iterations / seconds / 1e12
-
-
-def flop_bound_seconds(flops_per_evaluation: float, evaluations: int, tflops: float) -> float:
-    """The least time the denoising could take at the measured matmul throughput."""
-    return flops_per_evaluation * evaluations / (tflops * 1e12)
-
-
-def _sync(device) -> None:
-    import torch
-
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 class MemoryProbe:
@@ -315,7 +162,7 @@ def _timed(call, own_weight_bytes: int, probe: MemoryProbe) -> tuple[float, int 
     before = probe.start()
     started = time.perf_counter()
     images = call()
-    _sync("cuda" if probe.cuda else "cpu")
+    sync("cuda" if probe.cuda else "cpu")
     seconds = time.perf_counter() - started
     peak = probe.peak()
     peak = None if peak is None else peak - before + own_weight_bytes
@@ -347,11 +194,23 @@ def _row(label: str, scenario: Scenario, timings: list[tuple], flops: int, tflop
 BARE = "bare diffusers fp16+SDPA"
 
 
+def _alternate(calls: dict, own_weights: dict, repeats: int, probe: MemoryProbe) -> dict[str, list[tuple]]:
+    """`_timed` results of each call, taking turns; the first call of each is not timed (kernels chosen,
+    compile done)."""
+    for call in calls.values():
+        call()
+    timings = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            timings[name].append(_timed(call, own_weights[name], probe))
+    return timings
+
+
 def _compare(
     rig: Rig, baseline, engine, scenario: Scenario, label: str, repeats: int, weights, flops, tflops
 ) -> list[dict]:
-    """The baseline and the studio on one scenario, alternating; the first call of each is not timed (kernels
-    chosen, compile done). Returns the two rows, the studio's with its speed-up over the baseline."""
+    """The baseline and the studio on one scenario, alternating. Returns the two rows, the studio's with its
+    speed-up over the baseline."""
     from studio.sdxl_config import sdxl_scheduler_config
 
     config = sdxl_scheduler_config()
@@ -359,14 +218,7 @@ def _compare(
         BARE: lambda: _bare_call(baseline, scenario, config, rig.size),
         label: lambda: _studio_call(engine, scenario, rig.size),
     }
-    own = {BARE: weights[0], label: weights[1]}
-    probe = MemoryProbe(rig.device)
-    for call in calls.values():
-        call()
-    timings = {name: [] for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            timings[name].append(_timed(call, own[name], probe))
+    timings = _alternate(calls, {BARE: weights[0], label: weights[1]}, repeats, MemoryProbe(rig.device))
     bare_row = _row(BARE, scenario, timings[BARE], flops, tflops)
     studio_row = _row(label, scenario, timings[label], flops, tflops)
     studio_row["speedup"] = round(bare_row["median_s"] / studio_row["median_s"], 3)
@@ -378,6 +230,7 @@ def run_gpu(
     compile_mode: str | None = "max-autotune-no-cudagraphs",
     memory_modes: bool = True,
     rig: Rig | None = None,
+    ablation: bool = True,
 ) -> dict:
     """The whole GPU comparison on `rig` (default: the CUDA GPU); `{"available": False, ...}` without CUDA."""
     import torch
@@ -439,9 +292,11 @@ def run_gpu(
         result["rows"] = rows
         del engine, manager, baseline, studio_pipeline
         _free_memory(rig)
+        first = flops[scenarios[0].evaluations_batch]
+        if ablation:
+            result["ablation"] = _ablation(rig, Path(folder), repeats, first, tflops, weights[1])
         if memory_modes:
-            cfg_batch = scenarios[0].evaluations_batch
-            result["memory_modes"] = _memory_modes(rig, Path(folder), 1 if quick else 2, flops[cfg_batch], tflops)
+            result["memory_modes"] = _memory_modes(rig, Path(folder), 1 if quick else 2, first, tflops)
     return result
 
 
@@ -472,4 +327,46 @@ def _memory_modes(rig: Rig, folder: Path, repeats: int, flops: int, tflops: floa
         rows.append(row)
         del call, manager, pipeline
         _free_memory(rig)
+    return rows
+
+
+# Each switch of the fast path left out in turn, beside the whole fast path and none of it:
+# (label, FastPath fields changed, whether the VAE has the fp16-fix config).
+ABLATIONS = (
+    ("studio, fast path off", {"enabled": False}, False),
+    ("studio fast path", {}, True),
+    ("fast path, no channels_last", {"channels_last": False}, True),
+    ("fast path, no fused qkv", {"fuse_qkv": False}, True),
+    ("fast path, stock VAE (fp32 decode)", {}, False),
+)
+ABLATION_HEADROOM = 8 * 1024**3  # working memory beside the resident variants at 1024x1024
+
+
+def _ablation(rig: Rig, folder: Path, repeats: int, flops: int, tflops: float, model_size: int) -> list[dict] | str:
+    """The studio on the first scenario under each ABLATIONS variant, all resident and taking turns; the
+    speed-up is against the fast path off. Without room for every variant on the GPU, a message says so."""
+    import torch
+
+    from studio.engine import Engine
+    from studio.performance_policy import FastPath, model_bytes
+
+    scenario = rig.scenarios[0]
+    if not rig.dry_run:
+        need = len(ABLATIONS) * model_size
+        free = torch.cuda.mem_get_info()[0]
+        if free < need + ABLATION_HEADROOM:
+            return f"skipped: {len(ABLATIONS)} resident variants need {(need + ABLATION_HEADROOM) / 1024**3:.0f} GiB, {free / 1024**3:.0f} GiB free"
+    calls, weights = {}, {}
+    for label, switches, fp16_safe_vae in ABLATIONS:
+        pipeline = sdxl_random_pipeline(rig.device, rig.dtype, seed=0, fp16_safe_vae=fp16_safe_vae, tiny=rig.tiny)
+        fast_path = FastPath(devices=(rig.device,), **switches)
+        manager = random_weights_manager(pipeline, fast_path, "high", folder, rig)
+        calls[label] = functools.partial(_studio_call, Engine(manager), scenario, rig.size)
+        weights[label] = model_bytes(pipeline, rig.dtype)
+    timings = _alternate(calls, weights, repeats, MemoryProbe(rig.device))
+    rows = [_row(label, scenario, timings[label], flops, tflops) for label in calls]
+    for row in rows:
+        row["speedup"] = round(rows[0]["median_s"] / row["median_s"], 3)
+    del calls
+    _free_memory(rig)
     return rows

@@ -8,18 +8,9 @@ import torch
 
 from benchmarks.__main__ import cpu_table, gpu_table
 from benchmarks.common import format_table
-from benchmarks.gpu import (
-    BARE,
-    DRY_RIG,
-    DRY_RUN_NOTE,
-    GPU_UNAVAILABLE,
-    SCENARIOS,
-    build_random_pipeline,
-    count_unet_flops,
-    flop_bound_seconds,
-    measure_matmul_tflops,
-    run_gpu,
-)
+from benchmarks.flops import count_unet_flops, flop_bound_seconds, measure_matmul_tflops
+from benchmarks.gpu import ABLATIONS, BARE, DRY_RIG, DRY_RUN_NOTE, GPU_UNAVAILABLE, SCENARIOS, run_gpu
+from benchmarks.random_sdxl import build_random_pipeline
 from studio.tiny import TEXT_ENCODER_2_WIDTH, TEXT_ENCODER_WIDTH, tiny_text_config, tiny_unet_config, tiny_vae_config
 
 
@@ -106,5 +97,8 @@ def test_gpu_comparison_runs_end_to_end_as_a_dry_run_on_the_cpu():
     assert [(row["path"], row["plan"]) for row in result["memory_modes"]] == [
         (f"studio --vram {vram}", "cpu") for vram in ("high", "low", "cpu-offload")
     ]
+    ablation = result["ablation"]
+    assert [row["path"] for row in ablation] == [label for label, _switches, _vae in ABLATIONS]
+    assert ablation[0]["speedup"] == 1.0 and all(row["images_ok"] and row["runs"] == 2 for row in ablation)
     table = gpu_table(result)
-    assert table.startswith(f"GPU: {DRY_RUN_NOTE}, 64x64, float32 matmul") and "studio fast path" in table
+    assert table.startswith(f"GPU: {DRY_RUN_NOTE}, 64x64, float32 matmul") and "fast path, no fused qkv" in table
