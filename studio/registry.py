@@ -165,13 +165,25 @@ DEPTH_ESTIMATOR = HubModel(
     licence="Apache-2.0",
     allow_patterns=("config.json", "model.safetensors", "preprocessor_config.json"),
 )
-# Pose: ViTPose-B "simple" (COCO 17 body keypoints, top-down over one whole-image person box), drawn as an
+# Pose: ViTPose-B "simple" (COCO 17 body keypoints, top-down: run on each PERSON_DETECTOR box), drawn as an
 # OpenPose skeleton for the OpenPose ControlNet. Chosen over controlnet-aux's OpenPose body model because those
 # weights are CMU OpenPose's (non-commercial licence) and only published as a pickled `.pth`; ViTPose is
 # Apache-2.0, ships safetensors and runs with transformers, which the studio already has.
 POSE_ESTIMATOR = HubModel(
     repo_id="usyd-community/vitpose-base-simple",
     revision="f6e1613793fc8a9220d857bdc4b9fc23f79eafe9",
+    licence="Apache-2.0",
+    allow_patterns=("config.json", "model.safetensors", "preprocessor_config.json"),
+)
+# Pose, first step: the people detector. ViTPose is top-down (one person per box), so a photo of several people
+# is first split into person boxes, as transformers' ViTPose documentation does, with the detector it uses there:
+# RT-DETR R50vd (~42M params, Objects365 pre-training then COCO; COCO's 80 classes, "person" among them).
+# Apache-2.0, ships safetensors and runs with transformers' own `RTDetrForObjectDetection` (end to end, no NMS
+# step, no extra package), where the popular YOLO person detectors are AGPL-3.0 and need ultralytics.
+# Pinned to commit 457857c ("Update Model Card (#4)"), which carries the corrected config.json (#1).
+PERSON_DETECTOR = HubModel(
+    repo_id="PekingU/rtdetr_r50vd_coco_o365",
+    revision="457857cec8ac28ddede40ecee9eed2beca321af8",
     licence="Apache-2.0",
     allow_patterns=("config.json", "model.safetensors", "preprocessor_config.json"),
 )

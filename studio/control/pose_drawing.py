@@ -1,6 +1,7 @@
 """COCO body keypoints (as VitPose gives them) drawn as an OpenPose skeleton map, the input OpenPose
 ControlNets were trained on: 18 points (COCO's 17 plus a neck between the shoulders), 17 limbs, OpenPose's
-colours, limbs as ellipses at 60% brightness under full-colour joints, on black."""
+colours, limbs as ellipses at 60% brightness under full-colour joints, on black; several people on one map
+as OpenPose draws them (every person's limbs first, then every person's joints)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from studio.types import InvalidRequest
 KEYPOINT_THRESHOLD = 0.3
 # Fewer confident keypoints than this is not a person (OpenPose's own rule: a body needs 4 parts).
 MIN_KEYPOINTS = 4
+COCO_KEYPOINTS = 17  # body keypoints per person, in COCO's order
 NECK = -1  # OpenPose point 1 is not a COCO keypoint: the midpoint of the shoulders
 # OpenPose's 18 points, in its order, as COCO keypoint indices.
 OPENPOSE_FROM_COCO = (0, NECK, 6, 8, 10, 5, 7, 9, 12, 14, 16, 11, 13, 15, 2, 1, 4, 3)
@@ -58,34 +60,47 @@ def openpose_points(
 
 def draw_openpose(points: list[tuple[float, float] | None], width: int, height: int) -> Image.Image:
     """The OpenPose skeleton of one body on a black width x height RGB map."""
+    return draw_openpose_people([points], width, height)
+
+
+def draw_openpose_people(people: list[list[tuple[float, float] | None]], width: int, height: int) -> Image.Image:
+    """The OpenPose skeletons of several bodies (each its 18 `openpose_points`) on one black width x height map."""
     import cv2
 
     canvas = np.zeros((height, width, 3), np.uint8)
     stick = max(1, round(STICK_WIDTH_AT_512 * min(width, height) / 512))
     for (a, b), colour in zip(LIMBS, COLOURS):
-        if points[a] is None or points[b] is None:
-            continue
-        (xa, ya), (xb, yb) = points[a], points[b]
-        length = math.hypot(xa - xb, ya - yb)
-        angle = math.degrees(math.atan2(ya - yb, xa - xb))
-        centre = (round((xa + xb) / 2), round((ya + yb) / 2))
-        polygon = cv2.ellipse2Poly(centre, (int(length / 2), stick), int(angle), 0, 360, 1)
-        cv2.fillConvexPoly(canvas, polygon, [int(channel * 0.6) for channel in colour])
-    for point, colour in zip(points, COLOURS):
-        if point is not None:
-            cv2.circle(canvas, (round(point[0]), round(point[1])), stick, colour, thickness=-1)
+        for points in people:
+            if points[a] is None or points[b] is None:
+                continue
+            (xa, ya), (xb, yb) = points[a], points[b]
+            length = math.hypot(xa - xb, ya - yb)
+            angle = math.degrees(math.atan2(ya - yb, xa - xb))
+            centre = (round((xa + xb) / 2), round((ya + yb) / 2))
+            polygon = cv2.ellipse2Poly(centre, (int(length / 2), stick), int(angle), 0, 360, 1)
+            cv2.fillConvexPoly(canvas, polygon, [int(channel * 0.6) for channel in colour])
+    for index, colour in enumerate(COLOURS):
+        for points in people:
+            if points[index] is not None:
+                cv2.circle(canvas, (round(points[index][0]), round(points[index][1])), stick, colour, thickness=-1)
     return Image.fromarray(canvas, "RGB")
 
 
 def pose_map(keypoints, scores, width: int, height: int, field: str = "image") -> Image.Image:
-    """The OpenPose map of one person's COCO keypoints; InvalidRequest naming `field` when too few keypoints
-    are confident for there to be a person."""
-    points = openpose_points(keypoints, scores, width, height)
-    found = sum(point is not None for point in points)
+    """The OpenPose map of the people whose COCO keypoints are given: one person's (17, 2) keypoints and (17,)
+    scores, or several people's (people, 17, 2) and (people, 17). A person with fewer than MIN_KEYPOINTS
+    confident keypoints is left out; InvalidRequest naming `field` when that leaves nobody."""
+    keypoints = np.asarray(keypoints, np.float64).reshape(-1, COCO_KEYPOINTS, 2)
+    scores = np.asarray(scores, np.float64).reshape(len(keypoints), -1)
+    people = [openpose_points(k, s, width, height) for k, s in zip(keypoints, scores)]
+    counts = [sum(point is not None for point in points) for points in people]
+    found = max(counts, default=0)
     if found < MIN_KEYPOINTS:
         raise InvalidRequest(
             field,
             f"no person found for the Pose slot ({found} body keypoints, {MIN_KEYPOINTS} needed); "
-            "use a photo where one person is clearly visible, or upload a ready pose map with 'skip preprocessing'",
+            "use a photo where a person is clearly visible, or upload a ready pose map with 'skip preprocessing'",
         )
-    return draw_openpose(points, width, height)
+    return draw_openpose_people(
+        [points for points, count in zip(people, counts) if count >= MIN_KEYPOINTS], width, height
+    )

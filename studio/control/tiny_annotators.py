@@ -1,6 +1,7 @@
-"""Tiny random-weight stand-ins for the Depth and Pose annotators (studio.registry DEPTH_ESTIMATOR and
-POSE_ESTIMATOR), in the real repos' file layout: `config.json`, `model.safetensors` and
-`preprocessor_config.json`, so they load through the same `from_pretrained` code as the real models.
+"""Tiny random-weight stand-ins for the Depth and Pose annotators (studio.registry DEPTH_ESTIMATOR,
+POSE_ESTIMATOR and the Pose slot's PERSON_DETECTOR), in the real repos' file layout: `config.json`,
+`model.safetensors` and `preprocessor_config.json`, so they load through the same `from_pretrained` code as
+the real models.
 
 Their outputs are arbitrary (random weights); tests use them to check plumbing, sizes and drawing.
 """
@@ -94,9 +95,61 @@ def build_tiny_pose_model(seed: int = 22):
     return model, processor
 
 
+# The first few COCO detection classes, "person" first as in the real detector's `config.id2label`.
+TINY_DETECTOR_LABELS = ("person", "bicycle", "car")
+# Biases of the detector's last class and box layers: every query then scores "person" above the detection
+# threshold (sigmoid(3) = 0.95) with boxes a few times the anchors' size, so the random model always "finds"
+# people (at arbitrary places) and the multi-person Pose path runs in tests and with `--model tiny`.
+TINY_PERSON_LOGIT_BIAS = 3.0
+TINY_BOX_SIZE_BIAS = 2.0
+
+
+def build_tiny_person_detector(seed: int = 23):
+    """(RTDetrForObjectDetection, RTDetrImageProcessor): a 4-stage, 8..32-wide ResNet backbone, a 16-wide
+    one-layer hybrid encoder and decoder, 10 queries, at 64x64."""
+    from transformers import RTDetrConfig, RTDetrForObjectDetection, RTDetrImageProcessor, RTDetrResNetConfig
+
+    backbone = RTDetrResNetConfig(
+        embedding_size=8,
+        hidden_sizes=[8, 16, 24, 32],
+        depths=[1, 1, 1, 1],
+        layer_type="basic",
+        out_features=["stage2", "stage3", "stage4"],  # strides 8, 16, 32, as the real R50vd
+    )
+    config = RTDetrConfig(
+        backbone_config=backbone,
+        encoder_in_channels=[16, 24, 32],
+        encoder_hidden_dim=16,
+        encoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        d_model=16,
+        decoder_in_channels=[16, 16, 16],
+        decoder_ffn_dim=32,
+        decoder_attention_heads=2,
+        decoder_layers=1,
+        decoder_n_points=2,
+        num_queries=10,
+        num_denoising=0,
+        id2label=dict(enumerate(TINY_DETECTOR_LABELS)),
+        label2id={name: index for index, name in enumerate(TINY_DETECTOR_LABELS)},
+    )
+    torch.manual_seed(seed)
+    model = RTDetrForObjectDetection(config).eval()
+    with torch.no_grad():
+        model.model.decoder.class_embed[-1].bias[TINY_DETECTOR_LABELS.index("person")] = TINY_PERSON_LOGIT_BIAS
+        model.model.decoder.bbox_embed[-1].layers[-1].bias[2:] = TINY_BOX_SIZE_BIAS  # (cx, cy, w, h) logits
+    # The real processor's settings (resize to a square, rescale to 0..1, no normalisation), at 64x64.
+    processor = RTDetrImageProcessor(size={"height": 64, "width": 64}, do_normalize=False, do_pad=False)
+    return model, processor
+
+
+TINY_BUILDERS = {"depth": build_tiny_depth_model, "pose": build_tiny_pose_model, "person": build_tiny_person_detector}
+
+
 def save_tiny_annotator(folder: Path, kind: str) -> Path:
-    """Write the tiny `kind` ("depth" or "pose") model with safetensors weights and its processor config."""
-    model, processor = build_tiny_depth_model() if kind == "depth" else build_tiny_pose_model()
+    """Write the tiny `kind` ("depth", "pose" or "person", the detector) model with safetensors weights and its
+    processor config."""
+    model, processor = TINY_BUILDERS[kind]()
     folder = Path(folder)
     model.save_pretrained(folder, safe_serialization=True)
     processor.save_pretrained(folder)

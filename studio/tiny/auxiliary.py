@@ -212,7 +212,7 @@ def tiny_ip_adapter_state_dict(seed: int) -> dict[str, torch.Tensor]:
 def ensure_tiny_registry_model(root: Path, model) -> Path:
     """The tiny stand-in for a registry model (studio.registry.HubModel) under `root/<org--name>/`, in the
     real model's file layout, built once. Knows the IP-Adapter repo, the ControlNet repos and the Depth/Pose
-    annotators."""
+    annotators (with Pose's person detector)."""
     from safetensors.torch import save_file
 
     from studio import registry
@@ -227,10 +227,11 @@ def ensure_tiny_registry_model(root: Path, model) -> Path:
             state = {key: value.contiguous() for key, value in tiny_ip_adapter_state_dict(seed).items()}
             save_file(state, str(folder / "sdxl_models" / weights))
         build_tiny_image_encoder().save_pretrained(folder / "models" / "image_encoder", safe_serialization=True)
-    elif model in (registry.DEPTH_ESTIMATOR, registry.POSE_ESTIMATOR):  # transformers annotators
+    elif model in (registry.DEPTH_ESTIMATOR, registry.POSE_ESTIMATOR, registry.PERSON_DETECTOR):  # transformers
         from studio.control.tiny_annotators import save_tiny_annotator
 
-        save_tiny_annotator(folder, "depth" if model == registry.DEPTH_ESTIMATOR else "pose")
+        kinds = {registry.DEPTH_ESTIMATOR: "depth", registry.POSE_ESTIMATOR: "pose", registry.PERSON_DETECTOR: "person"}
+        save_tiny_annotator(folder, kinds[model])
     else:  # a ControlNet in the diffusers layout
         variant = "fp16" if any(".fp16." in pattern for pattern in model.allow_patterns) else None
         build_tiny_controlnet().save_pretrained(folder, safe_serialization=True, variant=variant)
