@@ -15,6 +15,7 @@ from studio.conditioning import encode_prompts
 from studio.control.stage import ImagePromptStage
 from studio.decode import decode_latents, latent_preview
 from studio.edit import edit_stage, resolve_edit
+from studio.edit.inpaint_model import inpaint_unet_for
 from studio.edit.tools import EditModels
 from studio.inputs import InputStore
 from studio.jobs import JobControl
@@ -144,11 +145,16 @@ class Engine:
         return finished, skipped
 
     def _activate_loras(self, pipeline, request: GenerationRequest) -> None:
+        """The image's LoRAs (its own and its performance mode's speed LoRA), active on every UNet it samples
+        with: the base pipeline's (with the text encoders all UNets share) and the inpainting UNet's."""
         files = [(self.libraries.loras.path(lora.name), lora.weight) for lora in request.loras]
         speed_lora = PERFORMANCE_MODES[request.performance].speed_lora
         if speed_lora:
             files.append((self.manager.registry_file(SPEED_LORAS[speed_lora]), 1.0))
         self.manager.loras.activate(pipeline, files)
+        inpaint_unet = inpaint_unet_for(self.manager, request)
+        if inpaint_unet is not None:
+            self.manager.inpaint_loras.activate(inpaint_unet, files)
 
     def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> tuple[torch.Tensor | Image.Image, SamplingPlan]:
         plan = SamplingPlan()

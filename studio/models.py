@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from studio import performance_policy, registry
-from studio.lora_adapters import LoadedLoras
+from studio.lora_adapters import LoadedLoras, UnetLoras
 from studio.settings import DevicePolicy, Settings, resolve_device
 from studio.types import SDXL_SIZE_LIMIT, Limit, ModelInfo
 
@@ -69,6 +69,7 @@ class PipelineManager:
         self.loras = LoadedLoras()
         self._derived: dict[tuple, object] = {}
         self._inpaint_unet = None  # the --inpaint-model UNet, loaded on first inpaint/outpaint (inpaint_unet())
+        self.inpaint_loras = performance_policy.make_lora_switcher(UnetLoras, settings.fast_path, self.policy.device)
 
     @property
     def pipeline(self):

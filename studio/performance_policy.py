@@ -10,7 +10,7 @@ Fast path (CUDA only by default; on the CPU every step is skipped, so CPU result
 - channels_last memory format for the UNet and VAE convolutions;
 - fused QKV projections (one matmul instead of three). LoRAs are peft adapters on `to_q`/`to_k`/`to_v`,
   which a fused projection bypasses, so `FusionAwareLoras` unfuses before any LoRA is used and fuses again
-  when a request uses none;
+  when a request uses none (on the base UNet and, for inpaints on `--inpaint-model`, the inpainting UNet);
 - CFG as one batch: diffusers already evaluates the conditional and unconditional halves in one UNet call;
 - an fp16-safe VAE (the fp16-fix VAE, swapped in by the PipelineManager), so decoding needs no fp32 upcast;
 - `torch.compile` of the UNet, opt-in: compiled in place (`Module.compile`, the object stays the same), once
@@ -228,18 +228,19 @@ def unfuse_qkv(model) -> None:
 
 
 def make_lora_switcher(base_class, fast_path: FastPath, device: str):
-    """A LoadedLoras that keeps QKV fusion and LoRAs apart: unfused while any LoRA is in use, fused again
-    (if the fast path fuses) for requests without one. Without fusion it is `base_class` itself."""
+    """A LoRA switcher (`base_class`: LoadedLoras for the pipeline, UnetLoras for the inpainting UNet) that
+    keeps QKV fusion and LoRAs apart: the UNet it adapts (`unet_of(target)`) is unfused while any LoRA is in
+    use, fused again (if the fast path fuses) for requests without one. Without fusion it is `base_class`."""
     if not (fast_path.applies_on(device) and fast_path.fuse_qkv and fast_path.sdpa):
         return base_class()
 
     class FusionAwareLoras(base_class):
-        def activate(self, pipeline, files) -> None:
+        def activate(self, target, files) -> None:
             if files:
-                unfuse_qkv(pipeline.unet)
-            super().activate(pipeline, files)
+                unfuse_qkv(self.unet_of(target))
+            super().activate(target, files)
             if not files:
-                fuse_qkv(pipeline.unet)
+                fuse_qkv(self.unet_of(target))
 
     return FusionAwareLoras()
 

@@ -1,4 +1,5 @@
-"""The dedicated inpainting UNet (`--inpaint-model`) on a tiny 9-channel UNet, and VAE tiling for large decodes."""
+"""The dedicated inpainting UNet (`--inpaint-model`) on a tiny 9-channel UNet, LoRAs on it, and VAE tiling for
+large decodes."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from PIL import Image
 from studio.edit import masks
 from studio.edit.inpaint_model import BASE, load_inpaint_unet
 from studio.models import ModelUnavailable, UnsafeCheckpoint
-from studio.types import EditSpec, InvalidRequest
+from studio.performance_policy import FastPath, is_fused
+from studio.registry import LIGHTNING_LORA_SDXL
+from studio.types import EditSpec, GenerationRequest, InvalidRequest, LoraWeight
 from tests.test_edit import picture, run_one, square_mask
+
+LIGHTNING_FILE = LIGHTNING_LORA_SDXL.allow_patterns[0]
 
 
 @pytest.fixture(scope="module")
@@ -196,6 +201,184 @@ def test_app_takes_the_inpaint_model_option():
         ["--inpaint-model", "diffusers/stable-diffusion-xl-1.0-inpainting-0.1"]
     ).inpaint_model.startswith("diffusers/")
     assert parse_settings([]).inpaint_model == ""
+
+
+# --- LoRAs on the inpainting UNet --------------------------------------------------------------------------
+
+LORA_ON_CPU_TOO = FastPath(devices=("cuda", "cpu"), channels_last=False, warmup=False)
+
+
+def lora_inpaint(engine, performance="Speed", loras=(), inpaint_model=""):
+    """The same small inpaint each time (4 steps at 64x64), with `loras` as (name, weight) pairs."""
+    spec = EditSpec(
+        kind="inpaint",
+        image=engine.inputs.put(picture()),
+        mask=engine.inputs.put(square_mask()),
+        mask_grow=4,
+        inpaint_model=inpaint_model,
+    )
+    return GenerationRequest(
+        prompt="a red cube on a table", seed=7, width=64, height=64, steps=4, cfg_scale=5.0, sampler="Euler",
+        model="tiny", performance=performance, loras=tuple(LoraWeight(n, w) for n, w in loras), edit=spec,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def lora_models(tmp_path_factory):
+    """A models folder of this module's own (its LoRAs are listed nowhere else) with tiny LoRAs: diffusers and
+    kohya keys, one with text-encoder weights, the Lightning speed LoRA, and one with conv_in weights that fit
+    the base UNet's 4 input channels but not the inpainting UNet's 9."""
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    from studio import tiny
+
+    models = tmp_path_factory.mktemp("inpaint-lora-models")
+    folder = models / "loras"
+    tiny.save_tiny_lora(folder / "unet-only.safetensors", seed=11)
+    tiny.save_tiny_lora(folder / "kohya.safetensors", seed=12, kohya=True)
+    tiny.save_tiny_lora(folder / "with-text.safetensors", seed=13, text_encoder=True)
+    tiny.save_tiny_lora(models / "registry" / LIGHTNING_LORA_SDXL.repo_id.replace("/", "--") / LIGHTNING_FILE, seed=14)
+    pipeline = tiny.build_tiny_sdxl()
+    torch.manual_seed(15)
+    pipeline.unet.add_adapter(
+        LoraConfig(r=4, lora_alpha=4, init_lora_weights=False, target_modules=["conv_in", "to_q"])
+    )
+    pipeline.save_lora_weights(
+        folder, unet_lora_layers=get_peft_model_state_dict(pipeline.unet), weight_name="conv-in.safetensors"
+    )
+    return models
+
+
+@pytest.fixture(scope="module")
+def lora_studio(lora_models, tmp_path_factory):
+    """`--model tiny --inpaint-model tiny`, and its plain inpaint made before any LoRA was loaded."""
+    from studio.services import build_services
+    from studio.settings import Settings
+
+    outputs = tmp_path_factory.mktemp("inpaint-lora-outputs")
+    settings = Settings(model="tiny", models_dir=lora_models, output_dir=outputs, device="cpu", inpaint_model="tiny")
+    services = build_services(settings)
+    return services, np.asarray(run_one(services.engine, lora_inpaint(services.engine)))
+
+
+def repainted(image) -> np.ndarray:
+    """The pixels `lora_inpaint` repaints (inside its grown mask), as ints."""
+    return np.asarray(image).astype(int)[grown_mask()]
+
+
+def grown_mask() -> np.ndarray:
+    return masks.grow(np.asarray(square_mask()) > 127, 4)
+
+
+def test_loras_act_on_the_inpainting_unet_by_weight_and_leave_it_exactly_plain(lora_studio):
+    services, plain = lora_studio
+    engine, manager = services.engine, services.manager
+    assert manager.pipeline_for("inpaint", (), manager.inpaint_unet()).unet is manager.inpaint_unet()
+
+    # Only UNet weights here, and the base UNet is not sampled with: any change is the inpainting UNet's.
+    full = run_one(engine, lora_inpaint(engine, loras=[("unet-only", 1.0)]))
+    half = run_one(engine, lora_inpaint(engine, loras=[("unet-only", 0.5)]))
+    assert np.abs(repainted(full) - repainted(plain)).mean() > 1, "the LoRA must change the repainted region"
+    assert np.abs(repainted(half) - repainted(plain)).mean() > 0.5
+    assert np.abs(repainted(half) - repainted(full)).mean() > 0.5, "the weight must matter"
+    outside = ~grown_mask()
+    assert np.array_equal(np.asarray(full)[outside], plain[outside])  # the input, pasted back
+
+    for name in ("kohya", "with-text"):
+        with_lora = run_one(engine, lora_inpaint(engine, loras=[(name, 1.0)]))
+        assert np.abs(repainted(with_lora) - repainted(plain)).mean() > 1, name
+    # Text-encoder parts act through the shared encoders, loaded once (a second load would clash on the name).
+    assert len(manager.pipeline.text_encoder.peft_config) == 1
+
+    two = run_one(engine, lora_inpaint(engine, loras=[("unet-only", 0.5), ("kohya", 0.7)]))
+    assert np.abs(repainted(two) - repainted(half)).mean() > 0.5
+    assert np.array_equal(np.asarray(run_one(engine, lora_inpaint(engine))), plain), "no LoRA: exactly the plain UNet"
+    assert np.array_equal(np.asarray(run_one(engine, lora_inpaint(engine, loras=[("unet-only", 0.0)]))), plain)
+    assert np.array_equal(np.asarray(run_one(engine, lora_inpaint(engine, loras=[("unet-only", 1.0)]))), full)
+
+
+def test_speed_lora_acts_on_the_inpainting_unet(lora_studio):
+    services, _ = lora_studio
+    engine = services.engine
+    lightning = engine.run(lora_inpaint(engine, performance="Lightning")).images[0]
+    assert lightning.request.steps == 4 and lightning.request.sampler == "Euler trailing"
+    same_without_lora = replace(
+        lora_inpaint(engine), steps=4, cfg_scale=lightning.request.cfg_scale, sampler="Euler trailing"
+    )
+    difference = repainted(lightning.image) - repainted(run_one(engine, same_without_lora))
+    assert np.abs(difference).mean() > 1
+
+
+def test_inpaint_with_loras_remakes_from_its_metadata(lora_studio, store):
+    from studio.outputs import read_request
+
+    services, plain = lora_studio
+    engine = services.engine
+    generated = engine.run(lora_inpaint(engine, performance="Lightning", loras=[("kohya", 0.6)])).images[0]
+    record = store.save(generated.image, generated.request)
+    assert np.array_equal(np.asarray(run_one(engine, lora_inpaint(engine))), plain)  # other adapters in between
+    again = read_request(record.path)
+    assert again.loras == (LoraWeight("kohya", 0.6),) and again.edit.inpaint_model == "tiny"
+    assert np.array_equal(np.asarray(run_one(engine, again)), np.asarray(Image.open(record.path).convert("RGB")))
+
+
+def test_a_lora_that_does_not_fit_the_inpainting_unet_is_refused(lora_studio):
+    services, plain = lora_studio
+    engine = services.engine
+    with pytest.raises(InvalidRequest) as caught:
+        engine.run(lora_inpaint(engine, loras=[("conv-in", 1.0)]))
+    assert caught.value.field == "loras" and "conv-in" in str(caught.value) and "inpainting UNet" in str(caught.value)
+    run_one(engine, lora_inpaint(engine, loras=[("conv-in", 1.0)], inpaint_model=BASE))  # fits the base UNet
+    assert np.array_equal(np.asarray(run_one(engine, lora_inpaint(engine))), plain)
+
+
+def test_fast_path_unfuses_the_inpainting_unet_while_a_lora_is_active(lora_studio, lora_models, tmp_path):
+    from studio.services import build_services
+    from studio.settings import Settings
+
+    services, _ = lora_studio
+    settings = Settings(
+        model="tiny", models_dir=lora_models, output_dir=tmp_path, device="cpu", inpaint_model="tiny",
+        fast_path=LORA_ON_CPU_TOO,
+    )  # fmt: skip
+    fast = build_services(settings).engine
+    plain = np.asarray(run_one(fast, lora_inpaint(fast)))
+    unet = fast.manager.inpaint_unet()
+    assert is_fused(unet)
+
+    with_lora = np.asarray(run_one(fast, lora_inpaint(fast, loras=[("unet-only", 1.0)])))
+    assert not is_fused(unet), "LoRA adapters sit on to_q/to_k/to_v, which a fused projection would bypass"
+    assert np.abs(repainted(with_lora) - repainted(plain)).mean() > 1, "the LoRA should change the picture"
+    unfused_studio = np.asarray(run_one(services.engine, lora_inpaint(services.engine, loras=[("unet-only", 1.0)])))
+    assert np.abs(with_lora.astype(int) - unfused_studio).max() <= 2, "fusion must not change what a LoRA does"
+
+    again = np.asarray(run_one(fast, lora_inpaint(fast)))
+    assert is_fused(unet), "an inpaint without LoRAs fuses the inpainting UNet again"
+    assert np.array_equal(again, plain)
+
+
+def test_unet_loras_load_into_an_offloaded_unet(lora_models):
+    """Under the cpu-offload memory plan the inpainting UNet's weights sit on the meta device between calls;
+    its LoRA adapters must still be loaded with their weights (here offloaded to the CPU itself)."""
+    from accelerate import cpu_offload
+
+    from studio import tiny
+    from studio.lora_adapters import UnetLoras
+
+    files = [(lora_models / "loras" / "unet-only.safetensors", 0.8)]
+    offloaded, resident = tiny.build_tiny_inpaint_unet(), tiny.build_tiny_inpaint_unet()
+    cpu_offload(offloaded, execution_device=torch.device("cpu"))
+    UnetLoras().activate(offloaded, files)
+    UnetLoras().activate(resident, files)
+    torch.manual_seed(0)
+    inputs = (torch.randn(1, 9, 8, 8), torch.tensor([10]), torch.randn(1, 77, 80))
+    extra = {"added_cond_kwargs": {"text_embeds": torch.randn(1, 32), "time_ids": torch.randn(1, 6)}}
+    with torch.inference_mode():
+        expected = resident(*inputs, **extra).sample
+        assert torch.equal(offloaded(*inputs, **extra).sample, expected)
+        resident.disable_lora()
+        assert not torch.equal(resident(*inputs, **extra).sample, expected)
 
 
 # --- VAE tiling -------------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ unet=...)`), so the base model's weights are never loaded twice and its own UNet
 Without `--inpaint-model`, inpaint and outpaint run the base model's UNet through `from_pipe`. Which one an
 image used is recorded in the resolved request (`EditSpec.inpaint_model`: 'base' or the model's name), so
 its metadata re-makes it; a request naming an inpainting model the studio was not started with is refused.
+An image's LoRAs, speed LoRAs included, act on the inpainting UNet too (the engine activates them on every
+UNet an image samples with; `lora_adapters.UnetLoras` loads their UNet parts into it).
 
 Sources, like `--model`: a diffusers folder (a whole pipeline with `unet/`, or a UNet folder), one
 `.safetensors` file (original `model.diffusion_model.*` layout or diffusers UNet keys), a hub repo id (only
@@ -50,6 +52,15 @@ def resolve_inpaint_model(asked: str, configured: str) -> str:
         f"'{asked}' is not loaded ({started}); start it with {OPTION} {asked} to re-make this image, "
         f"or use '{BASE}' for the base model's own UNet",
     )
+
+
+def inpaint_unet_for(manager, request):
+    """The inpainting UNet a resolved request samples with (loaded on first use), or None for the base
+    model's own UNet: the edit stage samples with it and the engine activates the image's LoRAs on it."""
+    edit = request.edit
+    if edit is None or edit.kind not in ("inpaint", "outpaint") or edit.inpaint_model in ("", BASE):
+        return None
+    return manager.inpaint_unet()  # resolved: the configured inpainting model
 
 
 def load_inpaint_unet(manager, source: str):

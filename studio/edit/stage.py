@@ -16,7 +16,7 @@ from dataclasses import replace
 from PIL import Image
 
 from studio.edit import masks
-from studio.edit.inpaint_model import BASE, resolve_inpaint_model
+from studio.edit.inpaint_model import inpaint_unet_for, resolve_inpaint_model
 from studio.edit.outpaint import extend_canvas, outpaint_size
 from studio.edit.upscale import model_upscale, refine_tiles, upscale_size
 from studio.sampling_plan import SamplingPlan
@@ -63,7 +63,9 @@ def resolve_edit(engine, request: GenerationRequest) -> GenerationRequest:
         chosen = resolve_inpaint_model(edit.inpaint_model, engine.manager.settings.inpaint_model)
         edit = replace(edit, inpaint_model=chosen)
     elif edit.inpaint_model:
-        raise InvalidRequest("edit.inpaint_model", f"only inpaint and outpaint take an inpainting model, not {edit.kind}")
+        raise InvalidRequest(
+            "edit.inpaint_model", f"only inpaint and outpaint take an inpainting model, not {edit.kind}"
+        )
     return replace(request, width=width, height=height, edit=edit)
 
 
@@ -85,8 +87,7 @@ def edit_stage(engine, request: GenerationRequest, plan: SamplingPlan) -> None:
         else:
             image, grown = extend_canvas(image, edit.outpaint_sides, edit.outpaint_size, edit.mask_grow)
             strength, context = OUTPAINT_STRENGTH, INPAINT_MODES["default"][1]
-        if edit.inpaint_model and edit.inpaint_model != BASE:  # resolved: the configured inpainting model
-            plan.unet = engine.manager.inpaint_unet()
+        plan.unet = inpaint_unet_for(engine.manager, request)
         _inpaint(
             plan, request, image, grown, masks.feather(grown, edit.mask_feather), strength, context, info.native_sizes
         )
