@@ -1,16 +1,20 @@
 """PipelineManager: the one owner of torch/diffusers model objects.
 
 It resolves a model source (the reserved name `tiny`, a diffusers folder, a single `.safetensors` file or a
-hub repo id), loads it once with the device's dtype and keeps it resident for every request.
+hub repo id), loads it once with the device's dtype and keeps it resident for every request. Switching to
+another model never holds two on the device: the new one is read into CPU memory, the old one is moved off the
+device, and it is put back as it was if the new one cannot be placed (see `load`).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
-from studio import performance_policy, registry
+from studio import device_memory, performance_policy, registry
 from studio.lora_adapters import LoadedLoras, UnetLoras
 from studio.settings import DevicePolicy, Settings, resolve_device
 from studio.types import SDXL_SIZE_LIMIT, Limit, ModelInfo
@@ -69,6 +73,7 @@ class PipelineManager:
         self.loras = LoadedLoras()
         self._derived: dict[tuple, object] = {}
         self._inpaint_unet = None  # the --inpaint-model UNet, loaded on first inpaint/outpaint (inpaint_unet())
+        self._release_hooks: list[Callable[[], None]] = []
         self.inpaint_loras = performance_policy.make_lora_switcher(UnetLoras, settings.fast_path, self.policy.device)
 
     @property
@@ -89,6 +94,13 @@ class PipelineManager:
         return self._base_scheduler_config
 
     def load(self, source: str | None = None) -> ModelInfo:
+        """Load `source` and make it the resident model.
+
+        A switch from a loaded model never needs device memory for both: the new checkpoint is read into CPU
+        memory first (a missing, broken or refused file fails here and the old model stays as it is), then the
+        old model is taken off the device, and only then is the new one placed, sped up and warmed up. If that
+        fails (out of memory, say), the old model is put back as it was and ModelUnavailable says why.
+        """
         source = source or self.settings.model
         try:
             pipeline, random_weights = self._load_pipeline(source)
@@ -99,19 +111,69 @@ class PipelineManager:
         pipeline.set_progress_bar_config(disable=True)
         if self.policy.device == "cuda":
             self._use_fp16_safe_vae(pipeline)
-        self.memory_plan = performance_policy.place_pipeline(pipeline, self.policy.device, self.policy.dtype, self.settings.vram)
-        _own_aligned_weights(pipeline)
-        fast_path = self.settings.fast_path
-        self.fast_path_applied = performance_policy.apply_fast_path(pipeline, fast_path, self.policy.device)
-        self._pipeline = pipeline
-        self._derived = {}
-        self.loras = performance_policy.make_lora_switcher(LoadedLoras, fast_path, self.policy.device)
+        info = self._describe(source, random_weights)
+        placement = self._release_resident()
+        try:
+            plan, applied, warmup_seconds = self._place(pipeline, info)
+        except Exception as error:
+            if placement is None:  # the first load: nothing to go back to
+                raise
+            cause = f"{type(error).__name__}: {error}"
+            self._discard(pipeline, error)
+            del pipeline
+            device_memory.free_memory()
+            device_memory.restore_to_device(self._pipeline, placement)
+            log.warning("could not place %s (%s); %s is loaded again", source, cause, self._info.name)
+            raise ModelUnavailable(
+                f"--model {source}: could not be placed on {self.policy.device} ({cause}); "
+                f"'{self._info.name}' stays loaded"
+            ) from error
+        self._pipeline, self._info, self._derived = pipeline, info, {}
+        self.memory_plan, self.fast_path_applied, self.warmup_seconds = plan, applied, warmup_seconds
+        self.loras = performance_policy.make_lora_switcher(LoadedLoras, self.settings.fast_path, self.policy.device)
         self._base_scheduler_config = pipeline.scheduler.config
-        self._info = self._describe(source, random_weights)
-        if fast_path.applies_on(self.policy.device) and fast_path.warmup:
-            self.warmup_seconds = performance_policy.warm_up(pipeline, self._info.default_size)
+        device_memory.free_memory()  # the old model, if any, is referred to by nothing now
         log.info("loaded %s on %s (%s)", source, self.policy.device, self.policy.dtype_name)
         return self._info
+
+    def add_release_hook(self, release: Callable[[], None]) -> None:
+        """Register how to drop something built into the resident pipeline outside this manager (the
+        IP-Adapters in its UNet); called before a model switch takes that pipeline off the device."""
+        self._release_hooks.append(release)
+
+    def _release_resident(self) -> device_memory.Placement | None:
+        """Take the resident model off the device before another is placed: derived pipelines and what the
+        release hooks drop go, its modules move to CPU memory. Returns where it was (None: nothing loaded)."""
+        if self._pipeline is None:
+            return None
+        log.info("releasing %s from %s before placing the next model", self._info.name, self.policy.device)
+        self._derived = {}  # they hold the old modules; rebuilt on first use
+        for release in self._release_hooks:
+            release()
+        placement = device_memory.release_from_device(self._pipeline)
+        device_memory.free_memory()
+        return placement
+
+    def _place(self, pipeline, info: ModelInfo):
+        """Put a loaded pipeline on the device as the memory plan says, apply the fast path and warm up;
+        returns (memory plan, fast-path switches applied, warm-up seconds or None)."""
+        fast_path = self.settings.fast_path
+        plan = performance_policy.place_pipeline(pipeline, self.policy.device, self.policy.dtype, self.settings.vram)
+        _own_aligned_weights(pipeline)
+        applied = performance_policy.apply_fast_path(pipeline, fast_path, self.policy.device)
+        warmup_seconds = None
+        if fast_path.applies_on(self.policy.device) and fast_path.warmup:
+            warmup_seconds = performance_policy.warm_up(pipeline, info.default_size)
+        return plan, applied, warmup_seconds
+
+    @staticmethod
+    def _discard(pipeline, error: BaseException) -> None:
+        """Free the device memory a pipeline that failed to be placed took (it may be half placed)."""
+        try:
+            device_memory.release_from_device(pipeline)
+        except Exception as cleanup_error:  # noqa: BLE001 - dropping every reference below frees it anyway
+            log.warning("could not move the failed model off the device: %s", cleanup_error)
+        traceback.clear_frames(error.__traceback__)  # the failed calls' frames still refer to the pipeline
 
     def _describe(self, source: str, random_weights: bool) -> ModelInfo:
         if random_weights:

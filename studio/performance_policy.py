@@ -192,24 +192,35 @@ def is_fused(model) -> bool:
 def fuse_qkv(model) -> None:
     """Fuse each attention's q/k/v (or k/v) projections into one matmul. The separate projections keep their
     modules (LoRA adapters attach there) but their weights become views of the fused one: no extra memory."""
-    from diffusers.models.attention_processor import Attention
-
     if is_fused(model):
         return
     model.fuse_qkv_projections()
+    for fused, layers in fused_attention_parts(model):
+        view_parts_of_fused(fused, layers, [layer.weight.shape[0] for layer in layers])
+
+
+def fused_attention_parts(model):
+    """(fused projection, its separate q/k/v or k/v Linear layers) of each fused attention in `model`."""
+    from diffusers.models.attention_processor import Attention
+
     for module in model.modules():
-        if not isinstance(module, Attention) or not module.fused_projections:
+        if not isinstance(module, Attention) or not getattr(module, "fused_projections", False):
             continue
         fused = getattr(module, "to_qkv", None) or getattr(module, "to_kv", None)
+        if fused is None:
+            continue
         parts = [module.to_q, module.to_k, module.to_v] if hasattr(module, "to_qkv") else [module.to_k, module.to_v]
-        start = 0
-        for part in parts:
-            layer = getattr(part, "base_layer", part)  # a peft LoRA wrapper keeps the real Linear inside
-            rows = layer.weight.shape[0]
-            layer.weight.data = fused.weight.data[start : start + rows]
-            if layer.bias is not None and fused.bias is not None:
-                layer.bias.data = fused.bias.data[start : start + rows]
-            start += rows
+        yield fused, [getattr(part, "base_layer", part) for part in parts]  # a peft LoRA keeps the Linear inside
+
+
+def view_parts_of_fused(fused, layers, rows: list[int]) -> None:
+    """Make each separate layer's weight (and bias) its `rows` of the fused projection's, in order."""
+    start = 0
+    for layer, count in zip(layers, rows):
+        layer.weight.data = fused.weight.data[start : start + count]
+        if layer.bias is not None and fused.bias is not None:
+            layer.bias.data = fused.bias.data[start : start + count]
+        start += count
 
 
 def unfuse_qkv(model) -> None:

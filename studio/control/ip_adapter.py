@@ -175,6 +175,18 @@ class IpAdapters:
         unet.config.encoder_hid_dim_type = None
         unet.set_attn_processor(plain)
 
+    def release(self) -> None:
+        """Forget the adapters loaded into the resident UNet (the PipelineManager calls this before a model
+        switch takes that UNet off the device): its attention goes back to plain, and the adapter layers, the
+        image encoder and cached embeddings are dropped. `activate` loads them into the next UNet it meets."""
+        if self._unet is not None:
+            deactivate(self._unet)
+        self._unet = None
+        self._slot_processors = {}
+        self._projection = None
+        self.encoder = None
+        self._embeds.clear()
+
     def activate(self, pipeline) -> None:
         if self._unet is not pipeline.unet:
             with torch.inference_mode(False), torch.no_grad():

@@ -28,6 +28,7 @@ class ImagePromptStage:
     def __init__(self, manager):
         self.manager = manager
         self.adapters = ip_adapter.IpAdapters(self.folder_for)
+        manager.add_release_hook(self.adapters.release)  # adapters live in the UNet: dropped with it
         self._controlnets: ControlNets | None = None
         self._annotators: Annotators | None = None
         self._maps: OrderedDict = OrderedDict()
