@@ -10,12 +10,13 @@ import pytest
 import torch
 from PIL import Image
 
+from studio.control.stage import ImagePromptStage
 from studio.edit import masks
 from studio.edit.inpaint_model import BASE, load_inpaint_unet
 from studio.models import ModelUnavailable, UnsafeCheckpoint
 from studio.performance_policy import FastPath, is_fused
 from studio.registry import LIGHTNING_LORA_SDXL
-from studio.types import EditSpec, GenerationRequest, InvalidRequest, LoraWeight
+from studio.types import EditSpec, GenerationRequest, ImagePrompt, InvalidRequest, LoraWeight
 from tests.test_edit import picture, run_one, square_mask
 
 LIGHTNING_FILE = LIGHTNING_LORA_SDXL.allow_patterns[0]
@@ -85,6 +86,24 @@ def test_inpainting_unet_is_used_keeps_outside_and_shares_the_base(
     assert torch.equal(base_unet.conv_in.weight, base_weight)
     run_one(engine, request)
     assert manager.inpaint_unet() is inpaint_unet  # loaded once, kept resident
+
+
+def test_image_prompts_steer_an_inpaint_on_the_inpainting_unet(inpaint_services, tiny_request):
+    """The IP-Adapters are loaded into the UNet the image samples with: an ImagePrompt slot changes an inpaint
+    on the inpainting UNet (it used to be fed to a UNet without adapters and silently ignored), is repeatable,
+    and leaves that UNet plain again for the next inpaint without one."""
+    engine, manager = inpaint_services.engine, inpaint_services.manager
+    request, image, grown = inpaint_request(engine, tiny_request)
+    plain = np.asarray(run_one(engine, request))
+    steer = engine.inputs.put(Image.new("RGB", (64, 64), (250, 30, 30)))
+    steered_request = replace(request, image_prompts=(ImagePrompt.of(steer, "ImagePrompt", weight=2.0, stop_at=1.0),))
+    steered = np.asarray(run_one(engine, steered_request))
+    assert np.abs(steered[grown].astype(int) - plain[grown]).mean() > 0.5
+    assert np.array_equal(steered[~grown], np.asarray(image)[~grown])
+    assert np.array_equal(np.asarray(run_one(engine, steered_request)), steered)
+    stage = next(stage for stage in engine.stages if isinstance(stage, ImagePromptStage))
+    assert manager.inpaint_unet() in stage.adapters.unets
+    assert np.array_equal(np.asarray(run_one(engine, request)), plain)
 
 
 def test_inpainting_unet_outpaints(inpaint_services, tiny_request, inpaint_folder):

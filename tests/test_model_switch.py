@@ -81,7 +81,7 @@ def test_old_model_leaves_the_device_before_the_new_one_is_placed(folder, tiny_r
     pixels(engine, image_prompt(engine, tiny_request))  # IP-Adapters loaded into the old UNet
     canny = ImagePrompt.of(engine.inputs.put(Image.new("RGB", (64, 64))), "PyraCanny")
     pixels(engine, replace(tiny_request, image_prompts=(canny,)))  # a derived ControlNet pipeline
-    assert manager._derived and adapters_of(engine)._unet is old.unet
+    assert manager._derived and adapters_of(engine).unets == (old.unet,)
     adapters_of(engine).activate(old)  # as if the last image had used an image prompt
     real_place = performance_policy.place_pipeline
     seen = {}
@@ -90,7 +90,7 @@ def test_old_model_leaves_the_device_before_the_new_one_is_placed(folder, tiny_r
         recorded.append(("place_pipeline", pipeline))
         seen["derived"] = dict(manager._derived)
         adapters = adapters_of(engine)
-        seen["adapters"] = (adapters._unet, adapters.encoder, adapters._slot_processors)
+        seen["adapters"] = (adapters.unets, adapters.encoder)
         seen["old unet"] = (old.unet.encoder_hid_proj, set(map(type, old.unet.attn_processors.values())))
         return real_place(pipeline, *args)
 
@@ -100,7 +100,7 @@ def test_old_model_leaves_the_device_before_the_new_one_is_placed(folder, tiny_r
     assert new is not old and manager.info.name == "second-model"
     assert recorded == [("release_from_device", old), ("place_pipeline", new)]
     assert seen["derived"] == {}, "derived pipelines hold the old modules"
-    assert seen["adapters"] == (None, None, {}), "the IP-Adapters in the old UNet and the image encoder go first"
+    assert seen["adapters"] == ((), None), "the IP-Adapters in the old UNet and the image encoder go first"
     assert seen["old unet"][0] is None and ip_adapter.SlotAttnProcessor not in seen["old unet"][1]
 
 
@@ -167,7 +167,7 @@ def test_an_image_prompt_works_on_the_new_model(folder, tiny_request):
     engine.switch_model(second(folder))
     fresh = engine_for(folder, second(folder))
     got = pixels(engine, steered)
-    assert adapters_of(engine)._unet is engine.manager.pipeline.unet
+    assert adapters_of(engine).unets == (engine.manager.pipeline.unet,)
     assert np.array_equal(got, pixels(fresh, image_prompt(fresh, tiny_request)))
     assert np.abs(got.astype(int) - pixels(engine, tiny_request)).mean() > 1, "the image prompt steers"
 

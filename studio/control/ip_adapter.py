@@ -1,4 +1,4 @@
-"""IP-Adapter Plus (ImagePrompt) and Plus-Face (FaceSwap) on the resident SDXL UNet.
+"""IP-Adapter Plus (ImagePrompt) and Plus-Face (FaceSwap) on the resident SDXL UNet (and the inpainting UNet).
 
 Both adapters are loaded once with diffusers' `load_ip_adapter` (safetensors from the registry) and their
 image tokens are fed as precomputed `ip_adapter_image_embeds`, so every pipeline derived with `from_pipe`
@@ -132,15 +132,21 @@ def active_scales(slots: list[tuple[float, float]], step: int, total: int) -> li
 
 
 class IpAdapters:
-    """Loads the adapters into a pipeline's UNet once and turns slots into embeddings and scales."""
+    """Loads the adapters into each UNet that samples with them (the base model's, and the `--inpaint-model`
+    UNet for inpaints on it) once, and turns slots into embeddings and scales. The image encoder and its
+    embeddings are shared by every UNet."""
 
     def __init__(self, folder_for: Callable[[registry.HubModel], Path]):
         self._folder_for = folder_for
-        self._unet = None
-        self._slot_processors: dict = {}
-        self._projection = None
+        # id(unet) -> (unet, its slot processors, its image projection)
+        self._loaded: dict[int, tuple[torch.nn.Module, dict, torch.nn.Module]] = {}
         self.encoder = None
         self._embeds: OrderedDict = OrderedDict()
+
+    @property
+    def unets(self) -> tuple:
+        """The UNets the adapters are loaded into."""
+        return tuple(unet for unet, _processors, _projection in self._loaded.values())
 
     def _load(self, pipeline) -> None:
         from diffusers.models.attention_processor import IPAdapterAttnProcessor, IPAdapterAttnProcessor2_0
@@ -154,47 +160,46 @@ class IpAdapters:
             str(folder), subfolder=ADAPTER_SUBFOLDER, weight_name=list(ADAPTER_WEIGHTS), image_encoder_folder=None
         )
         loaded = unet.attn_processors
-        self._slot_processors = {
+        slot_processors = {
             name: SlotAttnProcessor(p.to_k_ip, p.to_v_ip, plain[name])
             if isinstance(p, (IPAdapterAttnProcessor, IPAdapterAttnProcessor2_0))
             else plain.get(name, p)
             for name, p in loaded.items()
         }
-        self._projection = unet.encoder_hid_proj
-        self.encoder = (
-            CLIPVisionModelWithProjection.from_pretrained(
-                folder / IMAGE_ENCODER_FOLDER, torch_dtype=unet.dtype, use_safetensors=True, local_files_only=True
+        self._loaded[id(unet)] = (unet, slot_processors, unet.encoder_hid_proj)
+        if self.encoder is None:
+            self.encoder = (
+                CLIPVisionModelWithProjection.from_pretrained(
+                    folder / IMAGE_ENCODER_FOLDER, torch_dtype=unet.dtype, use_safetensors=True, local_files_only=True
+                )
+                .to(unet.device)
+                .eval()
             )
-            .to(unet.device)
-            .eval()
-        )
-        self._embeds.clear()
-        self._unet = unet
         # load_ip_adapter installed its own processors: go back to plain until a request activates.
         unet.encoder_hid_proj = None
         unet.config.encoder_hid_dim_type = None
         unet.set_attn_processor(plain)
 
     def release(self) -> None:
-        """Forget the adapters loaded into the resident UNet (the PipelineManager calls this before a model
-        switch takes that UNet off the device): its attention goes back to plain, and the adapter layers, the
-        image encoder and cached embeddings are dropped. `activate` loads them into the next UNet it meets."""
-        if self._unet is not None:
-            deactivate(self._unet)
-        self._unet = None
-        self._slot_processors = {}
-        self._projection = None
+        """Forget the adapters loaded into every UNet (the PipelineManager calls this before a model switch
+        takes the resident UNet off the device): their attention goes back to plain, and the adapter layers,
+        the image encoder and cached embeddings are dropped. `activate` loads them into the next UNet it meets."""
+        for unet in self.unets:
+            deactivate(unet)
+        self._loaded = {}
         self.encoder = None
         self._embeds.clear()
 
     def activate(self, pipeline) -> None:
-        if self._unet is not pipeline.unet:
+        """Turn the adapters on in `pipeline`'s UNet (loading them into it first if it is new to them)."""
+        unet = pipeline.unet
+        if unet not in self.unets:
             with torch.inference_mode(False), torch.no_grad():
                 self._load(pipeline)
-        unet = pipeline.unet
-        unet.encoder_hid_proj = self._projection
+        _unet, slot_processors, projection = self._loaded[id(unet)]
+        unet.encoder_hid_proj = projection
         unet.config.encoder_hid_dim_type = "ip_image_proj"
-        unet.set_attn_processor(dict(self._slot_processors))
+        unet.set_attn_processor(dict(slot_processors))
 
     def _pixels(self, image: Image.Image) -> torch.Tensor:
         """CLIP preprocessing: shortest side to the encoder's size (bicubic), centre crop, normalise."""

@@ -76,7 +76,9 @@ class ImagePromptStage:
         return self._maps[key]
 
     def __call__(self, engine, request: GenerationRequest, plan: SamplingPlan) -> None:
-        pipeline = self.manager.pipeline
+        # The pipeline whose UNet this image samples with: the edit stage, which runs first, may have chosen
+        # the inpainting UNet; adapters act in the UNet, whichever pipeline carries the ControlNets.
+        pipeline = self.manager.pipeline if plan.unet is None else self.manager.pipeline_for(plan.mode, (), plan.unet)
         slots = [(i, slot) for i, slot in enumerate(request.image_prompts) if slot.weight > 0 and slot.stop_at > 0]
         # Every slot's input first: a missing face or image fails the request before any model changes.
         images = {i: self.slot_image(engine.inputs, i, slot, request.width, request.height) for i, slot in slots}
