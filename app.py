@@ -88,8 +88,10 @@ def _preset(name: str | None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from studio.console_log import configure_console_logging
     from studio.services import StartupError, build_services
 
+    configure_console_logging()
     try:
         settings = parse_settings(argv)
         services = build_services(settings)

@@ -88,11 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from studio.console_log import configure_console_logging
     from studio.expansion.protocol import ExpansionError
     from studio.models import ModelUnavailable
     from studio.services import StartupError
 
     args = build_parser().parse_args(argv)
+    configure_console_logging()
     try:
         return importlib.import_module(COMMANDS[args.command][0]).run(args)
     except (InvalidRequest, SettingsError, ExpansionError, ModelUnavailable, StartupError) as error:

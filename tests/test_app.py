@@ -74,3 +74,28 @@ def test_preset_model_absent_offline_is_named(tmp_path):
     assert "SG161222/RealVisXL_V4.0" in result.stderr and "Traceback" not in result.stderr
     unknown = start_app("--preset", "no-such-preset", "--models-dir", str(tmp_path / "models"))
     assert unknown.returncode == 2 and "--preset" in unknown.stderr and "realistic" in unknown.stderr
+
+
+def test_console_logging_shows_studio_progress_and_drops_one_false_alarm(capsys):
+    import logging
+
+    from studio.console_log import configure_console_logging
+
+    configure_console_logging()
+    configure_console_logging()  # idempotent: one handler, one filter
+    studio = logging.getLogger("studio")
+    assert sum(getattr(h, "studio_console", False) for h in studio.handlers) == 1
+    logging.getLogger("studio.models").info("loaded tiny on cpu (float32)")
+    assert "INFO studio.models: loaded tiny on cpu (float32)" in capsys.readouterr().err
+
+    messages: list[str] = []
+    kept = logging.Handler()
+    kept.emit = lambda record: messages.append(record.getMessage())
+    noisy = logging.getLogger("diffusers.models.modeling_utils")
+    noisy.addHandler(kept)
+    try:
+        noisy.warning("There are modules in UNet2DConditionModel that should be kept in float32: []. Casting ...")
+        noisy.warning("There are modules in UNet2DConditionModel that should be kept in float32: ['norm']. Casting")
+    finally:
+        noisy.removeHandler(kept)
+    assert [message[-20:] for message in messages] == ["float32: ['norm']. Casting"[-20:]]
