@@ -61,17 +61,20 @@ def test_the_registry_pins_safetensors_annotators_with_their_licences():
         assert not any(p.endswith((".bin", ".pt", ".pth", ".ckpt")) for p in model.allow_patterns)
 
 
+# The files of a transformers model in the registry's layout (the tiny stand-ins add their marker file).
+TRANSFORMERS_LAYOUT = ["config.json", "model.safetensors", "preprocessor_config.json", "studio_tiny.json"]
+
+
+def model_files(folder):
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".json", ".safetensors"))
+
+
 def test_the_tiny_depth_model_loads_through_the_registry_path(annotators, tiny_root):
     from transformers import DepthAnythingForDepthEstimation, VitPoseForPoseEstimation
 
     folder = tiny_root / "depth-anything--Depth-Anything-V2-Small-hf"
     model, processor, _ = annotators._load("depth")
-    assert sorted(p.name for p in folder.iterdir() if p.suffix in (".json", ".safetensors")) == [
-        "config.json",
-        "model.safetensors",
-        "preprocessor_config.json",
-        "studio_tiny.json",
-    ]
+    assert model_files(folder) == TRANSFORMERS_LAYOUT
     assert isinstance(model, DepthAnythingForDepthEstimation) and type(processor).__name__.startswith(
         "DPTImageProcessor"
     )
@@ -263,12 +266,7 @@ def test_the_tiny_person_detector_loads_from_its_folder_and_finds_boxes_in_a_pho
 
     folder = tiny_root / "PekingU--rtdetr_r50vd_coco_o365"
     model, processor, _ = annotators._load("person")
-    assert sorted(p.name for p in folder.iterdir() if p.suffix in (".json", ".safetensors")) == [
-        "config.json",
-        "model.safetensors",
-        "preprocessor_config.json",
-        "studio_tiny.json",
-    ]
+    assert model_files(folder) == TRANSFORMERS_LAYOUT
     assert isinstance(model, RTDetrForObjectDetection) and type(processor).__name__.startswith("RTDetrImageProcessor")
     assert model.config.id2label[0] == "person"  # as in the real detector
     photo = Image.fromarray(astronaut())  # 512x512
