@@ -7,6 +7,7 @@
     DELETE /v1/jobs/{id}           cancel (a running job stops after its step; saved images are kept)
     POST   /v1/metadata            {"image": base64 PNG} -> the request recorded in a studio PNG
     GET    /v1/samplers|models|styles|presets|loras|performance, GET /health (no auth; says nothing private)
+           (/v1/models: the loaded model and every checkpoint of <models-dir>/checkpoints a request may name)
     POST   /v1/inputs, /v1/expand, /v1/compare   see studio/api_tools.py
 
 Every error is JSON `{"error": {"field": ..., "message": ...}}`: 400 unreadable body, 401 no or wrong
@@ -116,19 +117,20 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
-def request_from_json(data: dict[str, Any], model_name: str, default_size: tuple[int, int]) -> GenerationRequest:
+def request_from_json(data: dict[str, Any], models) -> GenerationRequest:
     """The API's request: the metadata's request object; `seed` may be left out (or null) for a random one,
-    `width`/`height` default to the model's size, `model` must be the loaded model (or left out)."""
+    `model` may be left out for the loaded model or name any available one (`models`, the PipelineManager,
+    says which: GET /v1/models), and `width`/`height` default to that model's size."""
     data = dict(data)
     if data.get("seed") is None:
         data["seed"] = random_seed()
-    data.setdefault("width", default_size[0])
-    data.setdefault("height", default_size[1])
-    model = data.get("model")
-    if model is None or model == "":
-        data["model"] = model_name
-    elif model != model_name:
-        raise InvalidRequest("model", f"{_shorten(model)} is not loaded; GET /v1/models lists what is")
+    if data.get("model") in (None, ""):
+        data["model"] = models.info.name
+    if not isinstance(data["model"], str):
+        raise InvalidRequest("model", "must be text: a name from GET /v1/models")
+    info = models.info_for(data["model"])  # InvalidRequest naming `model` for anything not available
+    data.setdefault("width", info.default_size[0])
+    data.setdefault("height", info.default_size[1])
     return GenerationRequest.from_dict(data)
 
 
@@ -153,6 +155,7 @@ def request_schema(default_size: tuple[int, int]) -> dict[str, Any]:
         prop["default"] = {"width": default_size[0], "height": default_size[1]}.get(f.name, default)
         properties[f.name] = prop
     properties["seed"]["description"] += "; random when left out"
+    properties["model"]["description"] += " (also when left out); any name GET /v1/models lists"
     return {"type": "object", "properties": properties, "required": ["prompt"], "additionalProperties": False}
 
 
@@ -189,7 +192,7 @@ def read_upload(data: dict[str, Any]) -> GenerationRequest:
 def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = None) -> FastAPI:
     """The FastAPI app with the API routes and JSON error handlers; the UI is mounted on it afterwards."""
     catalog = catalog or Catalog.for_services(services)
-    info = services.manager.info
+    manager = services.manager  # its model can change (presets, requests naming a checkpoint): read it live
     output_root = Path(services.settings.output_dir).resolve()
     app = FastAPI(
         title="SDXL Studio API",
@@ -265,14 +268,14 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": request_schema(info.default_size)}},
+                "content": {"application/json": {"schema": request_schema(manager.info.default_size)}},
             }
         },
     )
     async def generate(request: Request, who: str = Depends(owner)) -> dict[str, Any]:
         """Queue a generation; answer the job id at once. Poll `GET /v1/jobs/{id}` for its images."""
         data = parse_json_object(await read_body(request, MAX_JSON_BYTES))
-        generation = request_from_json(data, info.name, info.default_size)
+        generation = request_from_json(data, manager)
         try:
             job = await run_in_threadpool(jobs.submit, generation, who)
         except QueueFull as error:
@@ -333,16 +336,20 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
 
     @app.get("/v1/models", tags=["lists"])
     def models(who: str = Depends(owner)) -> list[dict[str, Any]]:
+        """The loaded model first, then every other name a request's `model` may give."""
+        loaded = manager.info
+        others = [manager.info_for(name) for name in manager.available_models() if name != loaded.name]
         return [
             {
                 "name": info.name,
-                "loaded": True,
+                "loaded": info is loaded,
                 "device": info.device,
                 "dtype": info.dtype,
                 "random_weights": info.random_weights,
                 "default_size": list(info.default_size),
                 "sizes": [list(size) for size in info.native_sizes],
             }
+            for info in (loaded, *others)
         ]
 
     @app.get("/v1/styles", tags=["lists"])

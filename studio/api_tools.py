@@ -55,7 +55,7 @@ def _relative_paths(data: Any, root: Path) -> Any:
 
 
 def add_tool_routes(app: FastAPI, services, owner) -> None:
-    engine, info = services.engine, services.manager.info
+    engine = services.engine
 
     @app.get("/v1/loras", tags=["lists"])
     def loras(who: str = Depends(owner)) -> list[str]:
@@ -105,7 +105,7 @@ def add_tool_routes(app: FastAPI, services, owner) -> None:
         _only_fields(data, {"request", "samplers", "step_counts"})
         if not isinstance(data.get("request", {}), dict):
             raise InvalidRequest("request", "must be a request object")
-        base = request_from_json(data.get("request", {}), info.name, info.default_size)
+        base = request_from_json(data.get("request", {}), services.manager)
         samplers, steps = data.get("samplers"), data.get("step_counts")
         if not isinstance(samplers, list) or not all(isinstance(name, str) for name in samplers):
             raise InvalidRequest("samplers", "must be a list of sampler names")

@@ -27,6 +27,7 @@ COMMANDS = {
     "styles": ("studio.listings", False, "list styles as family<TAB>name lines"),
     "presets": ("studio.listings", False, "list presets as name<TAB>model<TAB>description lines"),
     "performance": ("studio.listings", False, "list performance modes and what each sets"),
+    "models": ("studio.listings", True, "list the models --model and requests may name, as name<TAB>source lines"),
     "describe": ("studio.edit.describe_cli", True, "write a prompt for a picture (image captioning)"),
 }
 
@@ -34,7 +35,12 @@ COMMANDS = {
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by the app and the CLI for where models come from and run."""
     defaults = Settings()
-    parser.add_argument("--model", default=None, help=f"diffusers folder, .safetensors file, hub repo id, or 'tiny' (default {defaults.model})")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="diffusers folder, .safetensors file, the name of a checkpoint in <models-dir>/checkpoints, hub repo "
+        f"id, or 'tiny' (default {defaults.model})",
+    )
     parser.add_argument(
         "--inpaint-model",
         default=None,

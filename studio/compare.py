@@ -163,7 +163,7 @@ def run_comparison(
     `on_progress` gets step events whose image_index/image_count are the cell index/count; Stop on
     `control` ends the grid after the current step, keeping (and having saved) the finished cells.
     """
-    request = validate_comparison(request, engine.manager.info.size_limit)
+    request = validate_comparison(request, engine.manager.info_for(request.base.model).size_limit)
     positions = request.cells()
     cells: list[Cell] = []
 

@@ -6,7 +6,7 @@ import inspect
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
@@ -60,8 +60,9 @@ class Engine:
         self.stages += (edit_stage,)  # inpaint, outpaint, vary, upscale (studio/edit/)
         self.stages += (ImagePromptStage(manager),)  # image_prompts: IP-Adapters and ControlNets
         self.edit_models = EditModels(manager)  # the upscaler and captioner, loaded on first use
-        # One job at a time owns the models: the pipeline's scheduler and adapters are set per image.
-        self._busy = threading.Lock()
+        # One job at a time owns the models: the pipeline's scheduler and adapters are set per image, and a
+        # request's model is switched to under it (re-entered: a run holds it from the switch to its last image).
+        self._busy = threading.RLock()
 
     def switch_model(self, source: str):
         """Load another checkpoint (a preset's), once the job in progress is done. If it cannot be had, the
@@ -72,12 +73,23 @@ class Engine:
             return self.manager.load(source)
 
     def validate(self, request: GenerationRequest) -> GenerationRequest:
-        return validate_request(request, self.manager.info.size_limit)
+        """Check the request against its limits, the sizes those of the model it names (not loaded for this);
+        InvalidRequest naming `model` if that model is not available."""
+        return validate_request(request, self.manager.info_for(request.model).size_limit)
 
     def resolve(self, request: GenerationRequest) -> tuple[GenerationRequest, ...]:
-        """The request's images, each fully resolved (see resolve.py); raises InvalidRequest for bad input."""
+        """The request's images, each fully resolved (see resolve.py) and naming the loaded model, which makes
+        them (`run` switches to the request's model first); raises InvalidRequest for bad input."""
+        request = replace(request, model=self.manager.info.name)
         request = resolve_edit(self, request)  # an edit's output size comes from its input image
         return resolve_images(request, self.libraries, self.manager.info.size_limit)
+
+    def _use_model_of(self, request: GenerationRequest) -> None:
+        """Switch to the model the request names ('' = keep the loaded one); the caller holds `_busy`. If it
+        cannot be loaded, the loaded model stays and ModelUnavailable says why."""
+        source = self.manager.source_for(request.model)
+        if source != self.manager.info.source:
+            self.manager.load(source)
 
     def run(
         self,
@@ -88,10 +100,13 @@ class Engine:
     ) -> GenerationResult:
         """Make the request's images. `on_image(index, generated)` gets each image as soon as it is decoded
         (the job queue saves it there, so a later failure never loses it); the result is the same either way."""
-        request = self.validate(request)
+        request = self.validate(request)  # before any switch: a bad request loads nothing
         control = control or JobControl()
         relay = None if on_image is None else (lambda index, run: on_image(index, run.generated))
-        runs, skipped = self._run_images(self.resolve(request), relay, on_progress, control)
+        with self._busy:  # a preset's switch_model waits until the images are made
+            self._use_model_of(request)
+            request = replace(request, model=self.manager.info.name)
+            runs, skipped = self._run_images(self.resolve(request), relay, on_progress, control)
         return GenerationResult(request, tuple(run.generated for run in runs), control.stopped, tuple(skipped))
 
     def run_many(
@@ -105,14 +120,19 @@ class Engine:
         are computed once per distinct prompt, and `on_image(position, run)` gets each image as it is done.
 
         Progress events count images across the whole job (`image_index` = position in `requests`). Stop
-        ends the job keeping finished images; skip drops the image in progress. Returns the finished images.
+        ends the job keeping finished images; skip drops the image in progress. All requests name one model,
+        switched to first. Returns the finished images.
         """
-        images = []
         for request in requests:
             if request.image_count != 1:
                 raise InvalidRequest("image_count", "must be 1 for each request of a multi-request job")
-            images.extend(self.resolve(request))
-        return self._run_images(images, on_image, on_progress, control or JobControl())[0]
+        if len({request.model for request in requests}) > 1:
+            raise InvalidRequest("model", "must be the same for each request of a multi-request job")
+        with self._busy:
+            if requests:
+                self._use_model_of(requests[0])
+            images = [image for request in requests for image in self.resolve(request)]
+            return self._run_images(images, on_image, on_progress, control or JobControl())[0]
 
     def _run_images(self, images, on_image, on_progress, control) -> tuple[list[ImageRun], list[int]]:
         finished: list[ImageRun] = []

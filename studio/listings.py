@@ -1,4 +1,4 @@
-"""The list commands: samplers, styles, presets, performance modes."""
+"""The list commands: samplers, styles, presets, performance modes, models (what `--model`/a request may name)."""
 
 from __future__ import annotations
 
@@ -10,32 +10,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    print("\n".join(LISTINGS[args.command]()))
+    print("\n".join(LISTINGS[args.command](args)))
     return 0
 
 
-def _samplers() -> list[str]:
+def _samplers(_args) -> list[str]:
     from studio.schedulers import SAMPLER_NAMES
 
     return list(SAMPLER_NAMES)
 
 
-def _styles() -> list[str]:
+def _styles(_args) -> list[str]:
     from studio.styles import StyleLibrary
 
     return [f"{style.family}\t{style.name}" for style in StyleLibrary.load().styles]
 
 
-def _presets() -> list[str]:
+def _presets(_args) -> list[str]:
     from studio.presets import load_presets
 
     return [f"{preset.name}\t{preset.model}\t{preset.description}" for preset in load_presets().values()]
 
 
-def _performance() -> list[str]:
+def _performance(_args) -> list[str]:
     from studio.performance import PERFORMANCE_MODES
 
     return [f"{mode.name}\t{mode.describe()}" for mode in PERFORMANCE_MODES.values()]
 
 
-LISTINGS = {"samplers": _samplers, "styles": _styles, "presets": _presets, "performance": _performance}
+def _models(args) -> list[str]:
+    """The model a studio started with these options runs, then the checkpoints of <models-dir>/checkpoints:
+    name<TAB>where it comes from. Nothing is loaded."""
+    from studio.checkpoints import CheckpointLibrary, model_name
+    from studio.settings import Settings
+
+    library = CheckpointLibrary.in_models_dir(args.models_dir)
+    started_with = args.model or Settings().model
+    first = model_name(started_with, library)
+    return [f"{first}\t--model {started_with}"] + [
+        f"{name}\t{path}" for name, path in library.entries().items() if name != first
+    ]
+
+
+LISTINGS = {
+    "samplers": _samplers,
+    "styles": _styles,
+    "presets": _presets,
+    "performance": _performance,
+    "models": _models,
+}

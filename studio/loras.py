@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.library_names import is_library_name
 from studio.types import MAX_LORAS, InvalidRequest, LoraWeight
 
 INLINE_LORA = re.compile(r"<lora:([^:<>]+):\s*(-?\d+(?:\.\d+)?)\s*>")
-LORA_NAME = re.compile(r"^[\w .()+-]+$")  # a file stem: no path separators, no leading dots
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class LoraLibrary:
 
     def path(self, name: str) -> Path:
         """The file of a LoRA named in a request; anything not a file in the folder is refused."""
-        if not LORA_NAME.match(name) or name.startswith(".") or name not in self.names():
+        if not is_library_name(name) or name not in self.names():
             known = ", ".join(self.names()) or "none"
             raise InvalidRequest("loras", f"'{name}' is not a LoRA in {self.folder} (known: {known})")
         return self.folder / f"{name}.safetensors"

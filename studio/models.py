@@ -1,9 +1,10 @@
 """PipelineManager: the one owner of torch/diffusers model objects.
 
-It resolves a model source (the reserved name `tiny`, a diffusers folder, a single `.safetensors` file or a
-hub repo id), loads it once with the device's dtype and keeps it resident for every request. Switching to
-another model never holds two on the device: the new one is read into CPU memory, the old one is moved off the
-device, and it is put back as it was if the new one cannot be placed (see `load`).
+It resolves a model source (the reserved name `tiny`, a diffusers folder, a single `.safetensors` file, a
+checkpoint of `<models-dir>/checkpoints/` by name, or a hub repo id), loads it once with the device's dtype and
+keeps it resident for every request. Switching to another model never holds two on the device: the new one is
+read into CPU memory, the old one is moved off the device, and it is put back as it was if the new one cannot
+be placed (see `load`). Requests name their model (`source_for`): only names, never paths or hub ids.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio import device_memory, performance_policy, registry
+from studio.checkpoints import CheckpointLibrary, available_names, model_name, request_source
 from studio.lora_adapters import LoadedLoras, UnetLoras
 from studio.settings import DevicePolicy, Settings, resolve_device
 from studio.types import SDXL_SIZE_LIMIT, Limit, ModelInfo
@@ -75,6 +77,7 @@ class PipelineManager:
         self._inpaint_unet = None  # the --inpaint-model UNet, loaded on first inpaint/outpaint (inpaint_unet())
         self._release_hooks: list[Callable[[], None]] = []
         self.inpaint_loras = performance_policy.make_lora_switcher(UnetLoras, settings.fast_path, self.policy.device)
+        self.checkpoints = CheckpointLibrary.in_models_dir(settings.models_dir)
 
     @property
     def pipeline(self):
@@ -92,6 +95,22 @@ class PipelineManager:
     def base_scheduler_config(self):
         """The checkpoint's own noise schedule, which every sampler is built on."""
         return self._base_scheduler_config
+
+    def available_models(self) -> tuple[str, ...]:
+        """The names a request's `model` may give (see `source_for`)."""
+        return available_names(self.checkpoints, self.settings.model, self.info.name)
+
+    def source_for(self, model: str) -> str:
+        """What to load for a request's `model` (see `checkpoints.request_source`); InvalidRequest if none."""
+        return request_source(model, self.checkpoints, self.settings.model, self.info)
+
+    def info_for(self, model: str) -> ModelInfo:
+        """The ModelInfo of the model a request names (its sizes and limits), known without loading it;
+        InvalidRequest naming `model` if it is not available."""
+        source = self.source_for(model)
+        if source == self.info.source:
+            return self.info
+        return self._describe(source, self._has_random_weights(source))
 
     def load(self, source: str | None = None) -> ModelInfo:
         """Load `source` and make it the resident model.
@@ -181,9 +200,8 @@ class PipelineManager:
             size_limit = TINY_SIZE_LIMIT
         else:
             sizes, size_limit = SDXL_NATIVE_SIZES, SDXL_SIZE_LIMIT
-        name = Path(source).name if Path(source).exists() else source
         return ModelInfo(
-            name=name,
+            name=model_name(source, self.checkpoints),
             source=source,
             random_weights=random_weights,
             size_limit=size_limit,
@@ -198,7 +216,7 @@ class PipelineManager:
         if source == tiny.TINY_MODEL_NAME:
             folder = tiny.ensure_tiny_folder(self.settings.models_dir / "tiny-sdxl")
             return self._load_folder(folder), True
-        path = Path(source).expanduser()
+        path = self._local_path(source)
         if path.suffix.lower() in PICKLED_SUFFIXES:
             raise UnsafeCheckpoint(
                 f"--model {source}: '{path.suffix}' checkpoints are pickled and can run code when loaded; "
@@ -212,7 +230,29 @@ class PipelineManager:
             return self._load_single_file(path)
         if HUB_ID.match(source) and not source.startswith((".", "~")):
             return self._load_folder(self._download(source)), False
-        raise ModelUnavailable(f"--model {source}: no such file or folder, and not a hub repo id like 'org/name'")
+        raise ModelUnavailable(
+            f"--model {source}: no such file or folder, no checkpoint of that name in {self.checkpoints.folder}, "
+            "and not a hub repo id like 'org/name'"
+        )
+
+    def _local_path(self, source: str) -> Path:
+        """The file or folder a source names: the path itself, else (a plain name) the library's checkpoint."""
+        path = Path(source).expanduser()
+        return path if path.exists() else self.checkpoints.find(source) or path
+
+    def _has_random_weights(self, source: str) -> bool:
+        """Whether a source holds the tiny random-weight model, told from its marker without loading it."""
+        from studio import tiny
+
+        if source == tiny.TINY_MODEL_NAME:
+            return True
+        path = self._local_path(source)
+        if path.is_dir():
+            return tiny.is_tiny_folder(path)
+        try:
+            return path.is_file() and tiny.is_tiny_single_file(path)
+        except Exception:  # noqa: BLE001 - an unreadable file: loading it says why
+            return False
 
     def _load_folder(self, folder: Path):
         from diffusers import StableDiffusionXLPipeline

@@ -210,7 +210,7 @@ class GenerationRequest:
     steps: int = _limited(30, Limit(1, 150), "denoising steps")
     cfg_scale: float = _limited(7.0, Limit(0, 30), "classifier-free guidance scale")
     sampler: str = field(default=DEFAULT_SAMPLER, metadata={"help": "sampler name, see `samplers`"})
-    model: str = field(default="", metadata={"help": "the checkpoint that made the image"})
+    model: str = field(default="", metadata={"help": "the checkpoint that makes it, by name; '' = the loaded one"})
     styles: tuple[str, ...] = field(default=(), metadata={"help": "style names applied in order, see `styles`"})
     loras: tuple[LoraWeight, ...] = field(default=(), metadata={"help": f"up to {MAX_LORAS} LoRAs by name"})
     performance: str = field(default="Speed", metadata={"help": "performance mode, see `performance`"})

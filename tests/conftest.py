@@ -55,40 +55,25 @@ def store(tmp_path):
 
 @pytest.fixture
 def tiny_request():
-    """A fast request for the tiny model: 2 steps at 64x64."""
+    """A fast request for the tiny model: 2 steps at 64x64, on whatever model is loaded (it names none)."""
     from studio.types import GenerationRequest
 
-    return GenerationRequest(prompt="a red cube on a table", seed=7, width=64, height=64, steps=2, cfg_scale=5.0, sampler="Euler", model="tiny")
+    return GenerationRequest(
+        prompt="a red cube on a table", seed=7, width=64, height=64, steps=2, cfg_scale=5.0, sampler="Euler"
+    )
 
 
 @pytest.fixture(scope="module")
 def served(tiny_services):
     """The real app (API + UI, one job queue) with auth on, served by uvicorn on 127.0.0.1."""
     import dataclasses
-    import socket
-    import threading
 
-    import uvicorn
-
-    from studio.server import build_app
-    from tests.serving_helpers import TOKEN, USERS
+    from tests.serving_helpers import TOKEN, USERS, serving
 
     settings = dataclasses.replace(tiny_services.settings, auth_users=USERS, api_tokens=(TOKEN,))
     services = dataclasses.replace(tiny_services, settings=settings)
-    app = build_app(services)
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)  # bound before the server starts: clients queue until it serves, no polling
-    server = uvicorn.Server(uvicorn.Config(app.app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    try:
-        yield app, f"http://127.0.0.1:{listener.getsockname()[1]}", services
-    finally:
-        server.should_exit = True
-        thread.join(20)
-        app.jobs.close()
-        listener.close()
+    with serving(services) as (app, url):
+        yield app, url, services
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import struct
 import zlib
+from contextlib import contextmanager
 
 import httpx
 
@@ -12,6 +13,33 @@ USERS = tuple((f"user{i}", f"secret-{i}") for i in range(8))
 TOKEN = "a-long-api-token-for-tests"
 FAST = {"image_count": 1, "width": 32, "height": 32, "steps": 2, "cfg_scale": 5.0, "sampler": "Euler"}
 WAIT = {"wait": 60}
+
+
+@contextmanager
+def serving(services):
+    """`(served app, its URL)`: the real app (API + UI, one job queue) of `services` (auth as their settings
+    say), served by uvicorn on a free 127.0.0.1 port until the block ends."""
+    import socket
+    import threading
+
+    import uvicorn
+
+    from studio.server import build_app
+
+    app = build_app(services)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)  # bound before the server starts: clients queue until it serves, no polling
+    server = uvicorn.Server(uvicorn.Config(app.app, log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        yield app, f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(20)
+        app.jobs.close()
+        listener.close()
 
 
 def api(url, user=0, **kwargs) -> httpx.Client:

@@ -90,6 +90,7 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         "performance": "Lightning",
         "expansion": "local",
         "expanded_prompt": "   ",  # blank: the prompt is used and expanded
+        "model": info.name,
         **{name: NO_LORA for name, _ in LORA_SLOTS},
         **{weight: 0.5 for _, weight in LORA_SLOTS},
         "lora_2": "detail",
@@ -176,6 +177,7 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "performance": "Quality",
         "expansion": "none",
         "expanded_prompt": "",
+        "model": info.name,
         **lora_values([LoraWeight("mine", 0.6)]),
     }
     assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA

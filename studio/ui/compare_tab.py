@@ -97,7 +97,7 @@ def compare_handler(services: Services):
         info = services.manager.info
         try:
             base = request_from_values(values, info)
-            request = comparison_request(base, samplers, step_counts, info.size_limit)
+            request = comparison_request(base, samplers, step_counts, services.manager.info_for(base.model).size_limit)
         except InvalidRequest as error:
             raise gr.Error(str(error), title="Invalid comparison") from None
         control = JobControl()

@@ -17,7 +17,8 @@ import gradio as gr
 from studio.jobqueue import DEFAULT_MAX_QUEUED, JobQueue, JobState, QueueFull
 from studio.outputs import read_request
 from studio.types import GenerationRequest, ImageRecord, InvalidRequest
-from studio.ui.fields import loadable_values, request_from_values
+from studio.ui.banner import banner_html
+from studio.ui.fields import aspect_ratio_choices, loadable_values, request_from_values
 from studio.ui.generation import Finished, Queued, follow_job, progress_text, queued_text, scaled_preview, summary_text
 from studio.ui.input_fields import input_values_from_request
 from studio.ui.layout import Widgets
@@ -94,8 +95,9 @@ def wire_job(
     trigger, handler, widgets: Widgets, services: Services, api_name: str | None = None, panel: bool = True
 ) -> None:
     """Wire a button whose handler runs a job (see `job_runner`): the buttons lock while it runs and come
-    back afterwards, also after an error; the history refreshes. The handler gets the session and every
-    settings value (and, with `panel`, every Input Image value) by name."""
+    back afterwards, also after an error; the history and the header (a job may switch the model) refresh.
+    The handler gets the session and every settings value (and, with `panel`, every Input Image value) by
+    name."""
     buttons = [widgets.generate, widgets.stop, widgets.skip]
     private = {"api_visibility": "private"}
 
@@ -120,8 +122,13 @@ def wire_job(
             queue=False,
             **private,
         )
-        .then(lambda: history_items(services), outputs=widgets.history, **private)
+        .then(lambda: after_job(services), outputs=[widgets.history, widgets.banner], **private)
     )
+
+
+def after_job(services: Services) -> list[Any]:
+    """The history and the header once a job is over: the job may have switched the model."""
+    return [history_items(services), banner_html(services.manager.info)]
 
 
 def generate_handler(services: Services, run_job):
@@ -138,6 +145,12 @@ def generate_handler(services: Services, run_job):
     return generate_in_ui
 
 
+def choice(dropdown: gr.Dropdown, value: str, choices: list) -> Any:
+    """A dropdown's new value, with its choices re-listed if the page was built without that value."""
+    built_with = [item[1] if isinstance(item, tuple) else item for item in dropdown.choices]
+    return value if value in built_with else gr.update(choices=choices, value=value)
+
+
 def load_handler(services: Services, widgets: Widgets):
     """Load parameters: a studio PNG -> widget updates (settings, and the Input Image panel from the
     recorded input hashes), with a warning for whatever cannot be restored."""
@@ -148,7 +161,11 @@ def load_handler(services: Services, widgets: Widgets):
             return {}
         try:
             request = read_request(path)
-            values, warnings = loadable_values(request, services.manager.info, services.engine.libraries.loras.names())
+            models = services.manager.available_models()
+            # the model that will re-make it: the recorded one if it is available (its sizes), else the loaded one
+            info = services.manager.info_for(request.model) if request.model in models else services.manager.info
+            lora_names = services.engine.libraries.loras.names()
+            values, warnings = loadable_values(request, info, lora_names, models)
         except InvalidRequest as error:
             gr.Warning(str(error), title="Could not load parameters")
             return {}
@@ -157,6 +174,12 @@ def load_handler(services: Services, widgets: Widgets):
             gr.Warning(warning)
         gr.Info(f"Loaded the settings of seed {values['seed']}.")
         updates = {settings[name]: value for name, value in values.items()}
+        if "model" in values:  # a checkpoint added (or sizes changed) since the page was built: re-list
+            updates[settings["model"]] = choice(settings["model"], values["model"], list(models))
+        if "aspect_ratio" in values:
+            updates[settings["aspect_ratio"]] = choice(
+                settings["aspect_ratio"], values["aspect_ratio"], aspect_ratio_choices(info)
+            )
         updates.update({widgets.inputs[name]: value for name, value in panel.items()})
         updates[widgets.extras["performance_note"]] = performance_note(values["performance"])
         updates[widgets.input_panel.tabs] = gr.Tabs(selected=panel["input_tab"])

@@ -1,4 +1,5 @@
-"""Event wiring of the side tabs and the expansion row: presets, performance, styles, LoRAs, Expand, Compare.
+"""Event wiring of the side tabs and the expansion row: presets, performance, styles, base model, LoRAs,
+Expand, Compare.
 
 Handlers read settings by name (`inputs_kwargs`) and write back only the widgets they mean to change.
 Work that runs the engine (the plain-vs-expanded comparison) runs in a worker thread; errors become
@@ -56,6 +57,20 @@ def switch_to_preset_model(services: Services, preset) -> bool:
     return True
 
 
+def model_choice(services: Services, value: str | None) -> dict:
+    """The base-model dropdown re-listed (the checkpoints folder read again), keeping `value` if it is still
+    available, else showing the loaded model."""
+    names = services.manager.available_models()
+    return gr.update(choices=list(names), value=value if value in names else services.manager.info.name)
+
+
+def aspect_ratio_choice(info, current: str | None) -> dict:
+    """The aspect-ratio dropdown for `info`'s model: its sizes, keeping `current` if it offers it."""
+    choices = aspect_ratio_choices(info)
+    values = [value for _label, value in choices]
+    return gr.update(choices=choices, value=current if current in values else "{}x{}".format(*info.default_size))
+
+
 def preset_handler(services: Services, widgets: Widgets):
     settings = widgets.settings
 
@@ -74,6 +89,8 @@ def preset_handler(services: Services, widgets: Widgets):
             updates[widgets.banner] = banner_html(info)
             chosen = values.get("aspect_ratio", "{}x{}".format(*info.default_size))
             updates[settings["aspect_ratio"]] = gr.update(choices=aspect_ratio_choices(info), value=chosen)
+        if preset.model and not needs_model_switch(preset, info):  # the preset's model is loaded: choose it
+            updates[settings["model"]] = model_choice(services, info.name)
         if "performance" in values:
             updates[widgets.extras["performance_note"]] = performance_note(values["performance"])
         return updates
@@ -178,6 +195,19 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
 
     extras["style_previews"].select(
         add_previewed_style, inputs=settings["styles"], outputs=settings["styles"], **PRIVATE
+    )
+
+    def choose_model(name: str | None, aspect_ratio: str | None) -> dict:
+        try:  # the sizes of the model the next job will use
+            return aspect_ratio_choice(services.manager.info_for(name or ""), aspect_ratio)
+        except InvalidRequest:  # gone from the folder since it was listed: Generate will say so
+            return gr.skip()
+
+    settings["model"].input(
+        choose_model, inputs=[settings["model"], settings["aspect_ratio"]], outputs=settings["aspect_ratio"], **PRIVATE
+    )
+    extras["model_refresh"].click(
+        lambda current: model_choice(services, current), inputs=settings["model"], outputs=settings["model"], **PRIVATE
     )
 
     def refresh_loras(*current: str) -> list[Any]:

@@ -48,6 +48,7 @@ FIELD_NAMES = (
     "cfg_scale",
     "sampler",
     "styles",
+    "model",  # the base model (checkpoint) by name; switched to when the job runs
     *(name for slot in LORA_SLOTS for name in slot),
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
@@ -186,7 +187,7 @@ def request_from_values(
         steps=_whole("steps", merged["steps"]),
         cfg_scale=_number("cfg_scale", merged["cfg_scale"]),
         sampler=sampler,
-        model=info.name,
+        model=_text("model", merged["model"]),
         styles=_names("styles", merged["styles"]),
         loras=loras_from_values(merged),
         performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
@@ -210,16 +211,21 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "performance": request.performance,
         "expansion": request.expansion,  # likewise "none" once resolved: the prompt holds the expansion
         "expanded_prompt": "",
+        "model": request.model,
         **lora_values(request.loras),
     }
 
 
 def loadable_values(
-    request: GenerationRequest, info: ModelInfo, lora_names: tuple[str, ...] | None = None
+    request: GenerationRequest,
+    info: ModelInfo,
+    lora_names: tuple[str, ...] | None = None,
+    model_names: tuple[str, ...] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """Values to put into the widgets for a request read from a PNG, and warnings about what could not be
-    applied as recorded (a size this model does not offer, a sampler this studio does not know); those
-    widgets keep their current values. LoRAs missing from `lora_names` (the loras folder) are left out."""
+    applied as recorded (a size `info`'s model does not offer, a sampler this studio does not know, a model
+    not among `model_names`, by default `info`'s); those widgets keep their current values. LoRAs missing
+    from `lora_names` (the loras folder) are left out. `info` is the model the image will be re-made with."""
     warnings = []
     if lora_names is not None:
         missing = [lora.name for lora in request.loras if lora.name not in lora_names]
@@ -237,15 +243,21 @@ def loadable_values(
     if request.sampler not in SAMPLER_NAMES:
         warnings.append(f"The sampler '{request.sampler}' is unknown here; the sampler was left as it is.")
         del values["sampler"]
-    if request.model and request.model != info.name:
-        warnings.append(
-            f"The image was made with '{request.model}'; '{info.name}' is loaded, so it will look different."
-        )
+    if request.model not in (model_names if model_names is not None else (info.name,)):
+        if request.model:
+            warnings.append(
+                f"The image was made with '{request.model}', which is not available here (see the Models tab); "
+                "the base model was left as it is, so it will look different."
+            )
+        del values["model"]
     return values, warnings
 
 
 def load_values(
-    image: str | Path, info: ModelInfo, lora_names: tuple[str, ...] | None = None
+    image: str | Path,
+    info: ModelInfo,
+    lora_names: tuple[str, ...] | None = None,
+    model_names: tuple[str, ...] | None = None,
 ) -> tuple[dict[str, Any], list[str]]:
     """`loadable_values` of the request recorded in a studio PNG; InvalidRequest if it has none."""
-    return loadable_values(read_request(image), info, lora_names)
+    return loadable_values(read_request(image), info, lora_names, model_names)

@@ -121,7 +121,17 @@ def build_styles_tab(services: Services, defaults: dict[str, Any], settings: Com
 def build_models_tab(services: Services, defaults: dict[str, Any], settings: Components, extras: Components) -> None:
     names = [NO_LORA, *services.engine.libraries.loras.names()]
     with gr.Tab("Models", id="models"):
-        gr.Markdown(f"Model: **{services.manager.info.name}** · LoRAs from `{services.engine.libraries.loras.folder}`")
+        with gr.Row(equal_height=True):
+            settings["model"] = gr.Dropdown(
+                choices=list(services.manager.available_models()),
+                value=defaults["model"],
+                label="Base model",
+                info=f"Checkpoints from `{services.manager.checkpoints.folder}`; loaded when a job uses it",
+                scale=4,
+                elem_id="studio-model",
+            )
+            extras["model_refresh"] = gr.Button("Refresh", size="sm", min_width=80, elem_id="studio-model-refresh")
+        gr.Markdown(f"LoRAs from `{services.engine.libraries.loras.folder}`")
         for index, (name_field, weight_field) in enumerate(LORA_SLOTS, start=1):
             with gr.Row(equal_height=True):
                 settings[name_field] = gr.Dropdown(
