@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -22,6 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from benchmarks.common import format_table, machine_info
+from studio.console_log import configure_console_logging
 
 PARTS = ("overhead", "switch", "startup", "gpu")
 OVERHEAD_LIMIT = 1.05  # the studio may cost at most 5 % over bare diffusers
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="where there is no GPU, run the GPU comparison on the CPU with tiny models (checks its code; "
                         "its figures say nothing about speed)")  # fmt: skip
     args = parser.parse_args(argv)
+    configure_console_logging(logging.WARNING)  # the tables only, minus a known library false alarm
 
     results: dict = {
         "command": "python -m benchmarks " + " ".join(argv if argv is not None else sys.argv[1:]),
