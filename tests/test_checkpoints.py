@@ -256,3 +256,19 @@ def test_a_studio_started_on_a_library_name_lists_it_once(root):
     manager = PipelineManager(dataclasses.replace(settings_for(root), model="third"))
     manager.load()
     assert manager.info.name == "third" and manager.available_models() == ("third", "broken", "second")
+
+
+def test_page_load_and_refresh_list_checkpoints_added_since_the_app_was_built(served_library, root):
+    app, _, services = served_library
+    dropdown = next(b for b in app.blocks.blocks.values() if getattr(b, "elem_id", None) == "studio-model")
+    relisting = [fn for fn in app.blocks.fns.values() if dropdown in fn.outputs and len(fn.outputs) == 6]
+    assert {event for fn in relisting for _block, event in fn.targets} == {"load", "click"}
+    added = root / "checkpoints" / "fifth.safetensors"
+    save_tiny_single_file(added, seed=TINY_SEED + 4)
+    try:
+        for fn in relisting:
+            model_update, *lora_updates = fn.fn(services.manager.info.name, *["None"] * (len(fn.outputs) - 1))
+            assert "fifth" in model_update["choices"] and model_update["value"] == services.manager.info.name
+            assert all(update["value"] == "None" for update in lora_updates)
+    finally:
+        added.unlink()

@@ -10,7 +10,7 @@ from studio.jobqueue import JobQueue
 from studio.ui.api import add_generate_endpoint
 from studio.ui.compare_tab import wire_compare
 from studio.ui.events import history_items, wire_events
-from studio.ui.extra_events import wire_extra_events
+from studio.ui.extra_events import file_dropdowns, file_refresher, wire_extra_events
 from studio.ui.input_events import wire_input_events
 from studio.ui.layout import build_layout
 
@@ -32,4 +32,6 @@ def build_ui(services: Services, jobs: JobQueue | None = None) -> gr.Blocks:
         wire_compare(services, widgets)
         add_generate_endpoint(services, jobs)
         demo.load(lambda: history_items(services), outputs=widgets.history, api_visibility="private")
+        dropdowns = file_dropdowns(widgets)
+        demo.load(file_refresher(services), inputs=dropdowns, outputs=dropdowns, api_visibility="private")
     return demo

@@ -71,6 +71,23 @@ def aspect_ratio_choice(info, current: str | None) -> dict:
     return gr.update(choices=choices, value=current if current in values else "{}x{}".format(*info.default_size))
 
 
+def file_dropdowns(widgets: Widgets) -> list:
+    """The dropdowns that list files of the models folder: the base model and the LoRA slots."""
+    return [widgets.settings["model"], *(widgets.settings[name_field] for name_field, _ in LORA_SLOTS)]
+
+
+def file_refresher(services: Services):
+    """A handler re-listing `file_dropdowns` from their folders, keeping each value that is still there (the
+    Refresh button, and every page load: files added since the app was built show up)."""
+
+    def refresh_files(model: str | None, *loras: str) -> list[Any]:
+        names = [NO_LORA, *services.engine.libraries.loras.names()]
+        lora_updates = [gr.update(choices=names, value=value if value in names else NO_LORA) for value in loras]
+        return [model_choice(services, model), *lora_updates]
+
+    return refresh_files
+
+
 def preset_handler(services: Services, widgets: Widgets):
     settings = widgets.settings
 
@@ -206,16 +223,9 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
     settings["model"].input(
         choose_model, inputs=[settings["model"], settings["aspect_ratio"]], outputs=settings["aspect_ratio"], **PRIVATE
     )
-    extras["model_refresh"].click(
-        lambda current: model_choice(services, current), inputs=settings["model"], outputs=settings["model"], **PRIVATE
-    )
 
-    def refresh_loras(*current: str) -> list[Any]:
-        names = [NO_LORA, *services.engine.libraries.loras.names()]
-        return [gr.update(choices=names, value=value if value in names else NO_LORA) for value in current]
-
-    lora_dropdowns = [settings[name_field] for name_field, _ in LORA_SLOTS]
-    extras["lora_refresh"].click(refresh_loras, inputs=lora_dropdowns, outputs=lora_dropdowns, **PRIVATE)
+    dropdowns = file_dropdowns(widgets)
+    extras["files_refresh"].click(file_refresher(services), inputs=dropdowns, outputs=dropdowns, **PRIVATE)
 
     extras["expand"].click(
         expand_handler(services),

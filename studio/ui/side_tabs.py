@@ -121,16 +121,13 @@ def build_styles_tab(services: Services, defaults: dict[str, Any], settings: Com
 def build_models_tab(services: Services, defaults: dict[str, Any], settings: Components, extras: Components) -> None:
     names = [NO_LORA, *services.engine.libraries.loras.names()]
     with gr.Tab("Models", id="models"):
-        with gr.Row(equal_height=True):
-            settings["model"] = gr.Dropdown(
-                choices=list(services.manager.available_models()),
-                value=defaults["model"],
-                label="Base model",
-                info=f"Checkpoints from `{services.manager.checkpoints.folder}`; loaded when a job uses it",
-                scale=4,
-                elem_id="studio-model",
-            )
-            extras["model_refresh"] = gr.Button("Refresh", size="sm", min_width=80, elem_id="studio-model-refresh")
+        settings["model"] = gr.Dropdown(
+            choices=list(services.manager.available_models()),
+            value=defaults["model"],
+            label="Base model",
+            info=f"Checkpoints from `{services.manager.checkpoints.folder}`; loaded when a job uses it",
+            elem_id="studio-model",
+        )
         gr.Markdown(f"LoRAs from `{services.engine.libraries.loras.folder}`")
         for index, (name_field, weight_field) in enumerate(LORA_SLOTS, start=1):
             with gr.Row(equal_height=True):
@@ -144,4 +141,6 @@ def build_models_tab(services: Services, defaults: dict[str, Any], settings: Com
                 settings[weight_field] = _slider(
                     weight_field, "Weight", defaults[weight_field], step=0.01, limit=LORA_WEIGHT_LIMIT, scale=2
                 )
-        extras["lora_refresh"] = gr.Button("Refresh LoRA list", size="sm", elem_id="studio-lora-refresh")
+        extras["files_refresh"] = gr.Button(
+            "Refresh all files", size="sm", elem_id="studio-files-refresh"
+        )  # checkpoints and LoRAs added to the folders since the page was built
