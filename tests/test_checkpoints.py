@@ -221,6 +221,11 @@ def test_ui_base_model_dropdown_lists_the_checkpoints_and_generate_switches(serv
     after_job = [fn for fn in app.blocks.fns.values() if banner in fn.outputs and len(fn.outputs) == 2]
     assert after_job and all(fn.fn()[1] == banner_html(services.manager.info) for fn in after_job)
     assert "<b>third</b>" in banner_html(services.manager.info)
+    # the programs' /generate endpoint takes a checkpoint's name too
+    made = client.predict(prompt="api", seed=7, width=64, height=64, steps=2, model="second", api_name="/generate")
+    assert made["request"]["model"] == "second" and services.manager.info.name == "second"
+    with pytest.raises(Exception, match="model"):
+        client.predict(prompt="api", width=64, height=64, steps=2, model="../x", api_name="/generate")
 
 
 def test_load_parameters_sets_the_dropdown_to_the_recorded_checkpoint(served_library, root, tmp_path):

@@ -1,7 +1,7 @@
 """The programs' way in: one `/generate` endpoint with named, plain parameters (the request's own fields).
 
     Client(url).predict(prompt="a red cube", image_count=2, width=64, height=64, steps=2, seed=7,
-                        api_name="/generate")
+                        model="", api_name="/generate")  # model: '' = the loaded one, or a checkpoint's name
 
 returns `{"images": [{"saved_path", "file", "seed", "width", "height"}, ...], "request": {...},
 "stopped": bool, "skipped": [...]}`: each saved PNG's path on the server and, as `file`, a gradio file that
@@ -44,6 +44,7 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue) -> None:
         steps: int = defaults.steps,
         cfg_scale: float = defaults.cfg_scale,
         sampler: str = defaults.sampler,
+        model: str = "",
     ) -> dict:
         """Make images from a prompt and save them as PNGs with their settings in the metadata."""
         try:
@@ -58,7 +59,7 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue) -> None:
                     "steps": steps,
                     "cfg_scale": cfg_scale,
                     "sampler": sampler,
-                    "model": services.manager.info.name,  # the model loaded now (a preset may switch it)
+                    "model": model,  # '' = the model loaded when the job runs; a name from /v1/models switches
                 }
             )
             job = jobs.submit(request, Session().owner_id())  # each call is its own owner
