@@ -24,54 +24,49 @@ def file_key(path: Path) -> tuple:
     return (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
 
 
-class LoadedLoras:
+class LoraSwitch:
+    """Loads each LoRA file into its target once (`_load`) and switches the image's adapters on with their
+    weights; an image with none disables them all."""
+
     def __init__(self) -> None:
-        self._adapter_names: dict[tuple, str] = {}
+        self._adapter_names: dict[tuple, str | None] = {}  # None: the file holds nothing for this target
 
-    @staticmethod
-    def unet_of(pipeline):
-        return pipeline.unet
+    def _load(self, target, path: Path, name: str) -> str | None:
+        raise NotImplementedError
 
-    def activate(self, pipeline, files: LoraFiles) -> None:
-        names, weights = [], []
-        for path, weight in files:
-            key = file_key(path)
-            name = self._adapter_names.get(key)
-            if name is None:
-                name = f"lora_{len(self._adapter_names)}"
-                pipeline.load_lora_weights(str(path), adapter_name=name)
-                self._adapter_names[key] = name
-            names.append(name)
-            weights.append(weight)
-        if names:
-            pipeline.enable_lora()
-            pipeline.set_adapters(names, adapter_weights=weights)
-        elif self._adapter_names:
-            pipeline.disable_lora()
-
-
-class UnetLoras:
-    def __init__(self) -> None:
-        self._adapter_names: dict[tuple, str | None] = {}  # None: the file holds no UNet weights
-
-    @staticmethod
-    def unet_of(unet):
-        return unet
-
-    def activate(self, unet, files: LoraFiles) -> None:
+    def activate(self, target, files: LoraFiles) -> None:
         names, weights = [], []
         for path, weight in files:
             key = file_key(path)
             if key not in self._adapter_names:
-                self._adapter_names[key] = _load_unet_part(unet, path, f"lora_{len(self._adapter_names)}")
+                self._adapter_names[key] = self._load(target, path, f"lora_{len(self._adapter_names)}")
             if self._adapter_names[key] is not None:
                 names.append(self._adapter_names[key])
                 weights.append(weight)
         if names:
-            unet.enable_lora()
-            unet.set_adapters(names, weights)
+            target.enable_lora()
+            target.set_adapters(names, weights)
         elif any(self._adapter_names.values()):
-            unet.disable_lora()
+            target.disable_lora()
+
+
+class LoadedLoras(LoraSwitch):
+    @staticmethod
+    def unet_of(pipeline):
+        return pipeline.unet
+
+    def _load(self, pipeline, path: Path, name: str) -> str:
+        pipeline.load_lora_weights(str(path), adapter_name=name)
+        return name
+
+
+class UnetLoras(LoraSwitch):
+    @staticmethod
+    def unet_of(unet):
+        return unet
+
+    def _load(self, unet, path: Path, name: str) -> str | None:
+        return _load_unet_part(unet, path, name)
 
 
 def _load_unet_part(unet, path: Path, name: str) -> str | None:
