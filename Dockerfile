@@ -2,7 +2,9 @@
 #   docker build -t sdxl-studio .
 #   docker run --gpus all -p 7865:7865 -e STUDIO_AUTH=user:pass \
 #       -v "$PWD/models:/app/models" -v "$PWD/outputs:/app/outputs" sdxl-studio
-FROM nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
+# The Python the pinned set (constraints.txt) was resolved and tested with. torch's wheels bring the CUDA
+# libraries as pip packages, so no CUDA base image is needed: the host's driver comes in with --gpus.
+FROM python:3.11-slim-bookworm
 
 ENV DEBIAN_FRONTEND=noninteractive \
     PYTHONUNBUFFERED=1 \
@@ -11,16 +13,18 @@ ENV DEBIAN_FRONTEND=noninteractive \
     GRADIO_ANALYTICS_ENABLED=False \
     HF_HUB_DISABLE_TELEMETRY=1 \
     HF_HOME=/app/models/hf-cache \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv python3-pip curl ca-certificates \
+    && apt-get install -y --no-install-recommends curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv
 
 WORKDIR /app
-COPY requirements.txt .
+COPY requirements.txt constraints.txt ./
 RUN pip install -r requirements.txt
 
 COPY app.py ./
