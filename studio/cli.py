@@ -78,8 +78,13 @@ def services_for(args: argparse.Namespace, default_model: str | None = None, **s
 
 def print_progress(event) -> None:
     if sys.stderr.isatty():
-        end = "\n" if event.step == event.total_steps and event.image_index + 1 == event.image_count else ""
-        print(f"\rimage {event.image_index + 1}/{event.image_count}  step {event.step}/{event.total_steps}", end=end, file=sys.stderr)
+        text = f"\rimage {event.image_index + 1}/{event.image_count}"
+        if event.tiles:  # tiled work (upscale): its phase and tile; a phase without steps has total_steps 0
+            text += f"  {event.phase} tile {event.tile}/{event.tiles}"
+        if event.total_steps:
+            text += f"  step {event.step}/{event.total_steps}"
+        last = event.step == event.total_steps and event.tile == event.tiles and event.image_index + 1 == event.image_count
+        print(text + "\033[K", end="\n" if last else "", file=sys.stderr)  # K: clear a longer earlier line
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,7 +23,7 @@ from studio.models import PipelineManager
 from studio.performance import PERFORMANCE_MODES
 from studio.registry import SPEED_LORAS
 from studio.resolve import PromptLibraries, resolve_images
-from studio.sampling_plan import SamplingPlan, Stage
+from studio.sampling_plan import Interrupted, LoopContext, SamplingPlan, Stage, Tile
 from studio.schedulers import build_scheduler
 from studio.types import (
     GeneratedImage,
@@ -176,7 +176,7 @@ class Engine:
         if inpaint_unet is not None:
             self.manager.inpaint_loras.activate(inpaint_unet, files)
 
-    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> tuple[torch.Tensor | Image.Image, SamplingPlan]:
+    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> tuple[torch.Tensor | Image.Image | None, SamplingPlan]:
         plan = SamplingPlan()
         for stage in self.stages:
             stage(self, request, plan)
@@ -185,21 +185,30 @@ class Engine:
         # Noise comes from a CPU generator so a seed gives the same picture on any device.
         generator = torch.Generator("cpu").manual_seed(request.seed)
 
+        denoising: Tile | None = None  # the tile being denoised, if the plan's loop works in tiles
+
         def on_step_end(pipe, step, timestep, tensors):
             for hook in plan.step_hooks:
                 hook(pipe, step, timestep, tensors)
-            if control.interrupted:
-                pipe._interrupt = True  # diffusers' documented way to end the denoising loop early
             if on_progress is not None:
                 preview = latent_preview(tensors["latents"])
-                on_progress(ProgressEvent(position, count, step + 1, pipe.num_timesteps, preview))
+                tile = denoising
+                if tile is None:
+                    on_progress(ProgressEvent(position, count, step + 1, pipe.num_timesteps, preview))
+                else:  # steps count over all tiles of the phase, so progress never goes back
+                    done, total = (tile.index - 1) * pipe.num_timesteps + step + 1, tile.count * pipe.num_timesteps
+                    on_progress(ProgressEvent(position, count, done, total, preview, tile.index, tile.count, tile.phase))
+            if control.interrupted:  # after reporting: a Stop pressed meanwhile ends the loop now too
+                pipe._interrupt = True  # diffusers' documented way to end the denoising loop early
             return {}
 
         # A stage may set the working size or step count (edits work at a native size, img2img takes none).
         defaults = {"width": request.width, "height": request.height, "num_inference_steps": request.steps, **plan.pipeline_arguments()}
         accepted = inspect.signature(pipeline.__call__).parameters
 
-        def call(**arguments):
+        def call(tile: Tile | None = None, **arguments):
+            nonlocal denoising
+            denoising = tile
             arguments = {k: v for k, v in {**defaults, **arguments}.items() if k in accepted or k not in ("width", "height")}
             return pipeline(
                 **prompt_embeddings,
@@ -210,4 +219,18 @@ class Engine:
                 callback_on_step_end=on_step_end,
             ).images
 
-        return (call() if plan.loop is None else plan.loop(call)), plan
+        if plan.loop is None:
+            return call(), plan
+
+        def check() -> None:
+            if control.interrupted:
+                raise Interrupted
+
+        def report(tile: Tile, preview=None) -> None:
+            if on_progress is not None:
+                on_progress(ProgressEvent(position, count, 0, 0, preview, tile.index, tile.count, tile.phase))
+
+        try:
+            return plan.loop(LoopContext(call, check, report)), plan
+        except Interrupted:  # Stop or Skip between tiles: the caller drops the image
+            return None, plan

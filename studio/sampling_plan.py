@@ -22,6 +22,32 @@ class ControlNetUse:
     end: float  # fraction of the denoising after which it stops steering
 
 
+class Interrupted(Exception):
+    """Raised inside a plan's loop, between tiles, when Stop or Skip ends the image in progress."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """Where tiled work stands, for progress: tile `index` (1-based) of `count` in `phase` ("upscaling")."""
+
+    phase: str
+    index: int
+    count: int
+
+
+@dataclass(frozen=True)
+class LoopContext:
+    """What a plan's loop is given. Tiled work calls `check()` before each tile (so Stop acts within one
+    tile) and says where it stands: `call(tile=...)` for a tile that is denoised (its step events carry the
+    tile, and count steps over all tiles), `report(tile, preview)` for one that is not."""
+
+    # call(tile: Tile | None = None, **arguments) -> latents: the pipeline with prompt, steps, generator and
+    # step hooks bound; the plan's arguments are defaults.
+    call: Callable[..., Any]
+    check: Callable[[], None]  # raises Interrupted if the image should end now
+    report: Callable[..., None]  # report(tile, preview=None): a progress event for a tile without steps
+
+
 @dataclass
 class SamplingPlan:
     mode: str = "txt2img"
@@ -32,10 +58,9 @@ class SamplingPlan:
     step_hooks: list[Callable[..., None]] = field(default_factory=list)
     # Applied in order to the decoded PIL image, e.g. paste an inpainted crop back into the whole picture.
     finish_hooks: list[Callable[[Any], Any]] = field(default_factory=list)
-    # Replaces the single pipeline call: `loop(call)` gets `call(**arguments) -> latents` (the pipeline with
-    # prompt, steps, generator and step hooks bound; the plan's arguments are defaults) and returns latents to
-    # decode or a finished PIL image (tiled refines, tools that need no denoising).
-    loop: Callable[[Callable[..., Any]], Any] | None = None
+    # Replaces the single pipeline call: `loop(context)` gets a `LoopContext` and returns latents to decode or
+    # a finished PIL image (tiled refines, tools that need no denoising).
+    loop: Callable[[LoopContext], Any] | None = None
 
     def controlnet_models(self) -> tuple:
         return tuple(use.model for use in self.controlnets)

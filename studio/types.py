@@ -406,6 +406,11 @@ class ProgressEvent:
     total_steps: int
     # A small RGB uint8 array (H, W, 3) approximating the current image, or None.
     preview: Any = None
+    # Tiled work (upscale): tile `tile` (1-based) of `tiles` in `phase` ("upscaling", "refining"); 0 = untiled.
+    # A denoised phase counts step/total_steps over all its tiles; a phase without steps has total_steps 0.
+    tile: int = 0
+    tiles: int = 0
+    phase: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 from PIL import Image
 
 from studio.edit import masks
 from studio.edit.inpaint_model import inpaint_unet_for, resolve_inpaint_model
 from studio.edit.outpaint import extend_canvas, outpaint_size
 from studio.edit.upscale import model_upscale, refine_tiles, upscale_size
-from studio.sampling_plan import SamplingPlan
+from studio.sampling_plan import LoopContext, SamplingPlan, Tile
 from studio.types import INPAINT_MODES, UPSCALE_MODES, VARY_STRENGTHS, GenerationRequest, InvalidRequest
 
 # Outpaint repaints the new area from its blurred edge fill at this strength: the fill's colours carry the
@@ -126,20 +127,41 @@ def _upscale(engine, plan, request, image, mode) -> None:
     info = engine.manager.info
     plan.mode = "img2img"
 
-    def loop(call):
+    def loop(context: LoopContext):
         from studio.decode import decode_latents
 
-        enlarged = model_upscale(engine.edit_models.upscaler(), image).resize(size, Image.Resampling.LANCZOS)
+        thumbnail = np.asarray(_thumbnail(image))
+
+        def upscaling(index: int, count: int) -> None:
+            context.check()
+            context.report(Tile("upscaling", index, count), thumbnail)
+
+        upscaler = engine.edit_models.upscaler()
+        enlarged = model_upscale(upscaler, image, upscaling).resize(size, Image.Resampling.LANCZOS)
         if not denoise:
             return enlarged
         steps = steps_for(request.steps, denoise)
+        tile: Tile | None = None
 
-        def refine(tile: Image.Image) -> Image.Image:
-            latents = call(
-                image=tile, strength=denoise, num_inference_steps=steps, width=tile.width, height=tile.height
+        def refining(index: int, count: int) -> None:
+            nonlocal tile
+            context.check()
+            tile = Tile("refining", index, count)
+
+        def refine(piece: Image.Image) -> Image.Image:
+            latents = context.call(
+                tile, image=piece, strength=denoise, num_inference_steps=steps, width=piece.width, height=piece.height
             )
+            context.check()  # a tile stopped part-way is not decoded
             return decode_latents(engine.manager.pipeline, latents)[0]
 
-        return refine_tiles(enlarged, info.default_size, info.size_limit.multiple_of, refine)
+        return refine_tiles(enlarged, info.default_size, info.size_limit.multiple_of, refine, refining)
 
     plan.loop = loop
+
+
+def _thumbnail(image: Image.Image, side: int = 64) -> Image.Image:
+    """A small copy of the picture being upscaled: the preview while the upscale model works (no latents)."""
+    small = image.copy()
+    small.thumbnail((side, side))
+    return small

@@ -2,11 +2,13 @@
 resized to 1.5x or 2x, then refined by low-denoise img2img over overlapping native-size tiles that are
 colour-matched to their source and blended with linear ramps, so no tile border shows. Fast 2x stops after
 the model. Each refine tile is encoded and decoded at the model's native size, so the VAE never sees the
-whole large picture (the memory a tiled VAE would save is never spent)."""
+whole large picture (the memory a tiled VAE would save is never spent). Both tile loops call `on_tile` before
+each tile: the engine reports progress there and ends the work when Stop or Skip asks, so they act within a tile."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,9 @@ import torch
 from PIL import Image
 
 from studio.types import EDIT_OUTPUT_LIMIT, EDIT_OUTPUT_MAX_PIXELS, UPSCALE_MODES, InvalidRequest
+
+# on_tile(index, count) runs before each tile (index from 1): it reports progress and may raise to end the work.
+OnTile = Callable[[int, int], None]
 
 MODEL_TILE = 256  # pixels per side fed to the 4x model at once (bounds its memory on large pictures)
 MODEL_TILE_OVERLAP = 16
@@ -47,14 +52,17 @@ def load_upscaler(path: Path, device: str, dtype: torch.dtype):
 
 
 @torch.inference_mode()
-def model_upscale(descriptor, image: Image.Image) -> Image.Image:
+def model_upscale(descriptor, image: Image.Image, on_tile: OnTile | None = None) -> Image.Image:
     """The model's xN enlargement, run over overlapping tiles that are averaged where they meet."""
     device, dtype = descriptor.device, descriptor.dtype
     source = torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).float().div(255)[None]
     scale, (height, width) = descriptor.scale, source.shape[-2:]
     total = torch.zeros(1, 3, height * scale, width * scale)
     count = torch.zeros(1, 1, height * scale, width * scale)
-    for y0, x0, th, tw in _tiles((width, height), (MODEL_TILE, MODEL_TILE), MODEL_TILE_OVERLAP):
+    tiles = list(_tiles((width, height), (MODEL_TILE, MODEL_TILE), MODEL_TILE_OVERLAP))
+    for index, (y0, x0, th, tw) in enumerate(tiles, start=1):
+        if on_tile is not None:
+            on_tile(index, len(tiles))
         tile = source[..., y0 : y0 + th, x0 : x0 + tw].to(device, dtype)
         result = descriptor(tile).float().cpu().clamp(0, 1)
         total[..., y0 * scale : (y0 + th) * scale, x0 * scale : (x0 + tw) * scale] += result
@@ -89,7 +97,9 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray
     return weights
 
 
-def refine_tiles(image: Image.Image, tile_size: tuple[int, int], multiple_of: int, refine) -> Image.Image:
+def refine_tiles(
+    image: Image.Image, tile_size: tuple[int, int], multiple_of: int, refine, on_tile: OnTile | None = None
+) -> Image.Image:
     """Run `refine(tile_image) -> tile_image` over overlapping tiles of `image` and blend the results.
 
     Tiles are `tile_size` (the model's native size) or the picture's side rounded down to `multiple_of`;
@@ -102,7 +112,10 @@ def refine_tiles(image: Image.Image, tile_size: tuple[int, int], multiple_of: in
     source = np.asarray(image.convert("RGB"), dtype=np.float32)
     total = np.zeros_like(source)
     weight_sum = np.zeros(source.shape[:2] + (1,), dtype=np.float32)
-    for y0, x0, th, tw in _tiles((width, height), tile, overlap):
+    tiles = list(_tiles((width, height), tile, overlap))
+    for index, (y0, x0, th, tw) in enumerate(tiles, start=1):
+        if on_tile is not None:
+            on_tile(index, len(tiles))
         piece = source[y0 : y0 + th, x0 : x0 + tw]
         refined = np.asarray(
             refine(Image.fromarray(piece.astype(np.uint8))).convert("RGB").resize((tw, th)), dtype=np.float32

@@ -67,7 +67,12 @@ def scaled_preview(preview: np.ndarray | None, side: int = PREVIEW_SIDE) -> np.n
 
 
 def progress_text(event: ProgressEvent) -> str:
-    return f"Image {event.image_index + 1}/{event.image_count} · step {event.step}/{event.total_steps}"
+    text = f"Image {event.image_index + 1}/{event.image_count}"
+    if event.tiles:
+        text += f" · {event.phase} tile {event.tile}/{event.tiles}"
+    if event.total_steps:  # a phase without denoising (the upscale model's tiles) has no steps
+        text += f" · step {event.step}/{event.total_steps}"
+    return text
 
 
 def queued_text(queued: Queued) -> str:
