@@ -283,7 +283,7 @@ class JobQueue:
 
             def on_image(index: int, generated, offset=offset) -> None:
                 nonlocal done
-                record = self.store.save(generated.image, generated.request)
+                record = self.store.space(job.owner).save(generated.image, generated.request)
                 with self._changed:
                     job.records.append(record)
                     self._touch(job)

@@ -6,14 +6,17 @@ Each PNG carries two text chunks: `parameters` (the A1111 line format other tool
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
 
+from studio.auth import ANONYMOUS
 from studio.types import REQUEST_VERSION, GenerationRequest, ImageRecord, InvalidRequest
 
 STUDIO_CHUNK = "studio"
@@ -70,9 +73,28 @@ def read_request(image: Image.Image | str | Path) -> GenerationRequest:
     return parse_studio_metadata(text)
 
 
+def space_folder(owner: str) -> str | None:
+    """The folder (under the outputs folder) that holds `owner`'s images, or None for the outputs folder
+    itself. Logged-in identities (`user:<name>`, `token:<hash>`, which exist only when auth is on) each get
+    their own; the anonymous owner and browser sessions (`ui:...`, each session its own owner only when auth
+    is off) share the folder itself, as with one user.
+
+    The name is the owner made file-system safe (readable in a listing) plus a hash of the exact owner id, so
+    no two owners share a folder however their names sanitize, and no folder name is a date folder's."""
+    if owner == ANONYMOUS or owner.startswith("ui:"):
+        return None
+    readable = re.sub(r"[^A-Za-z0-9_-]+", "-", owner).strip("-")[:32]
+    return f"{readable}-{hashlib.sha256(owner.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
+
+
 class OutputStore:
     def __init__(self, root: Path | str):
         self.root = Path(root)
+
+    def space(self, owner: str) -> OutputStore:
+        """The store of `owner`'s own images (see `space_folder`): what it saves, only its history lists."""
+        folder = space_folder(owner)
+        return self if folder is None else OutputStore(self.root / folder)
 
     def save(self, image: Image.Image, request: GenerationRequest, when: datetime | None = None) -> ImageRecord:
         """Write `<root>/YYYY-MM-DD/<HH-MM-SS>_<seed>.png` atomically: a crash never leaves half a file."""

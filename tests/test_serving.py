@@ -49,9 +49,9 @@ def test_forty_jobs_from_eight_concurrent_clients_all_finish_with_their_own_meta
         assert job["images"][0]["request"]["seed"] == body["seed"] and job["request"]["prompt"] == body["prompt"]
         paths.add(job["images"][0]["url"])
     assert len(paths) == 40
-    # every image is on disk and in the history a restarted server reads
-    history = OutputStore(served[2].settings.output_dir).history(limit=10_000)
-    made = {(r.request.prompt, r.seed) for r in history}
+    # every image is on disk and in its user's history a restarted server reads
+    outputs = OutputStore(served[2].settings.output_dir)
+    made = {(r.request.prompt, r.seed) for user, _ in USERS for r in outputs.space(f"user:{user}").history(10_000)}
     assert all((body["prompt"], body["seed"]) in made for body, _, _ in results)
     # a user sees only their own jobs
     with api(url, 0) as first, api(url, 1) as second:
