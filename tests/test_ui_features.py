@@ -18,10 +18,11 @@ from studio.outputs import read_request
 from studio.presets import Preset, load_presets
 from studio.style_previews import default_preview_dir, preview_path
 from studio.tiny import save_tiny_gpt2
-from studio.types import LoraWeight
+from studio.types import InvalidRequest, LoraWeight
 from studio.ui.compare_tab import compare_handler
 from studio.ui.extra_events import expand_handler, preset_handler
 from studio.ui.fields import FIELD_NAMES, default_values, request_from_values
+from studio.ui.guard import guarded
 from studio.ui.layout import build_layout
 from studio.ui.preset_fields import preset_widget_values
 from studio.ui.session import Session
@@ -93,7 +94,7 @@ def expanding_services(tiny_services, tmp_path_factory):
 def test_expand_shows_the_seeded_expansion_and_its_text_is_what_generate_uses(expanding_services, tmp_path):
     info = expanding_services.manager.info
     values = {"prompt": "a red cube", "expansion": "local", "seed": "7", "random_seed": False}
-    expand = expand_handler(expanding_services)
+    expand = guarded("Expand", expand_handler(expanding_services))  # as it is wired
     shown = expand(**values)
     assert shown.startswith("a red cube, ") and len(shown) > len("a red cube, ")
     assert expand(**values) == shown, "one seed, one expansion"
@@ -108,7 +109,7 @@ def test_expand_shows_the_seeded_expansion_and_its_text_is_what_generate_uses(ex
     broken = ExpanderCache(ExpansionSettings(local_model=str(empty)), tmp_path, offline=True)
     engine = Engine(expanding_services.manager, replace(expanding_services.engine.libraries, expanders=broken))
     with pytest.warns(UserWarning):
-        assert isinstance(expand_handler(replace(expanding_services, engine=engine))(**values), dict)
+        assert isinstance(guarded("Expand", expand_handler(replace(expanding_services, engine=engine)))(**values), dict)
 
 
 def test_compare_samplers_handler_makes_the_grid_table_and_files(tiny_services):
@@ -134,7 +135,7 @@ def test_compare_samplers_handler_makes_the_grid_table_and_files(tiny_services):
             cell["sampler"],
             cell["steps"],
         )
-    with pytest.raises(gr.Error, match="samplers"):
+    with pytest.raises(InvalidRequest, match="samplers"):
         list(compare_handler(tiny_services)(Session(), [], "1,2", **values))
 
 

@@ -15,6 +15,7 @@ from studio.outputs import read_request
 from studio.types import IMAGE_PROMPT_DEFAULTS, EditSpec, GenerationRequest, ImagePrompt, InvalidRequest
 from studio.ui.events import generate_handler, job_runner, load_handler
 from studio.ui.fields import request_from_values
+from studio.ui.guard import guarded
 from studio.ui.input_events import describe_handler, slot_preview, slot_type_defaults, uov_handler, use_as_input
 from studio.ui.input_fields import default_input_values, editor_value
 from studio.ui.layout import build_layout
@@ -107,7 +108,7 @@ def test_slot_previews_show_the_map_at_the_output_size_and_say_why_not(tiny_serv
     raw, _ = slot_preview(engine, picture(), "PyraCanny", True, "64x64", 0)
     assert np.array_equal(np.asarray(raw), np.asarray(picture())), "as-is: the image itself is the map"
     none, message = slot_preview(engine, picture(), "FaceSwap", False, "64x64", 2)  # no face in it
-    assert none is None and message.startswith("⚠ image_prompts[2]")
+    assert none is None and message.startswith("⚠ Image prompt 3: no face was found")
     assert slot_preview(engine, None, "CPDS", False, "64x64", 0) == (None, "")
     assert slot_type_defaults("FaceSwap") == IMAGE_PROMPT_DEFAULTS["FaceSwap"]
 
@@ -141,7 +142,7 @@ def test_inpaint_through_generate_keeps_the_pixels_outside_the_mask(tiny_service
 
 
 def test_describe_writes_a_prompt_and_failures_only_warn(tiny_services, monkeypatch):
-    describe = describe_handler(tiny_services)
+    describe = guarded("Describe", describe_handler(tiny_services))  # as it is wired
     text = describe(picture(), "illustration")
     assert isinstance(text, str) and text.endswith("illustration, digital painting, clean lines, vibrant colors")
     from studio.models import ModelUnavailable

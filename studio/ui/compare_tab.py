@@ -29,6 +29,8 @@ from studio.ui.comparison import (
     verdict_lines,
 )
 from studio.ui.fields import request_from_values
+from studio.ui.guard import guarded, guarded_stream
+from studio.ui.messages import user_message
 from studio.ui.session import Session
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SAMPLERS = ["DDIM", "Euler a"]  # the lecture's pair: one converges, one keeps adding noise
 DEFAULT_STEP_COUNTS = "10,20,40,80"
+COMPARE_SAMPLERS = "Compare samplers"
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,10 @@ def compare_handler(services: Services):
     "seed" for the main seed box), so it is testable without a browser."""
 
     def run(session: Session, samplers: list[str], step_counts: str, **values: Any):
-        info = services.manager.info
-        try:
-            base = request_from_values(values, info)
-            request = comparison_request(base, samplers, step_counts, services.manager.info_for(base.model).size_limit)
-        except InvalidRequest as error:
-            raise gr.Error(str(error), title="Invalid comparison") from None
+        if not str(values.get("prompt") or "").strip():
+            raise InvalidRequest("prompt", "write a prompt first, then run the comparison")
+        base = request_from_values(values, services.manager.info)
+        request = comparison_request(base, samplers, step_counts, services.manager.info_for(base.model).size_limit)
         control = JobControl()
         session.comparison = control
         count = len(request.cells())
@@ -108,6 +109,7 @@ def compare_handler(services: Services):
             "progress": f"Queued {count} cells · seed {request.base.seed}",
             "stop": True,
         }
+
 
         def work(report):
             result = run_comparison(
@@ -133,7 +135,7 @@ def compare_handler(services: Services):
                     }
                 elif isinstance(item, Outcome):
                     if item.error is not None:
-                        raise gr.Error(str(item.error), title="Comparison failed")
+                        raise item.error
                     result, paths = item.value
                     state = "Stopped" if result.stopped else "Done"
                     where = f" · saved in `{Path(paths['grid']).parent}`" if paths else ""
@@ -159,12 +161,17 @@ def wire_compare(services: Services, widgets) -> None:
 
     def run_in_ui(session: Session, samplers: list[str], step_counts: str, **values: Any):
         for update in handler(session, samplers, step_counts, **values):
-            running = update.pop("stop", None)
-            out = {targets[name]: value for name, value in update.items()}
-            if running is not None:
-                out[compare.stop] = gr.update(interactive=True)
-                out[compare.run] = gr.update(interactive=False)
-            yield out
+            update.pop("stop", None)  # the buttons are locked by `begin` below
+            yield {targets[name]: value for name, value in update.items()}
+
+    def begin() -> dict:
+        return {compare.run: gr.update(interactive=False), compare.stop: gr.update(interactive=True)}
+
+    def end(error: BaseException | None) -> dict:
+        updates = {compare.run: gr.update(interactive=True), compare.stop: gr.update(interactive=False)}
+        if error is not None:  # never leave "Queued…" or a cell's progress on the page
+            updates[compare.progress] = f"Comparison failed: {user_message(error, COMPARE_SAMPLERS)}"
+        return updates
 
     def stop(session: Session):
         if session.comparison is None:
@@ -174,17 +181,14 @@ def wire_compare(services: Services, widgets) -> None:
 
     private = {"api_visibility": "private"}
     compare.run.click(
-        run_in_ui,
+        guarded_stream(COMPARE_SAMPLERS, run_in_ui, begin, end),
         inputs=[widgets.session, compare.samplers, compare.step_counts],
         inputs_kwargs=widgets.settings,
         outputs=[*targets.values(), compare.stop, compare.run],
         show_progress="hidden",
         api_name="ui_compare_samplers",
         **private,
-    ).then(
-        lambda: [gr.update(interactive=False), gr.update(interactive=True)],
-        outputs=[compare.stop, compare.run],
-        queue=False,
-        **private,
     )
-    compare.stop.click(stop, inputs=widgets.session, outputs=compare.progress, queue=False, **private)
+    compare.stop.click(
+        guarded("Stop", stop), inputs=widgets.session, outputs=compare.progress, queue=False, **private
+    )

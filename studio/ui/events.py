@@ -10,20 +10,35 @@ HTTP API.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.jobqueue import DEFAULT_MAX_QUEUED, JobQueue, JobState, QueueFull
+from studio.inputs import ImageTooLarge, open_image
+from studio.jobqueue import DEFAULT_MAX_QUEUED, JobQueue, JobState
 from studio.outputs import read_request
 from studio.types import GenerationRequest, ImageRecord, InvalidRequest
 from studio.ui.banner import banner_html
 from studio.ui.fields import aspect_ratio_choices, loadable_values, request_from_values
-from studio.ui.generation import Finished, Queued, follow_job, progress_text, queued_text, scaled_preview, summary_text
+from studio.ui.generation import (
+    Finished,
+    Queued,
+    Saved,
+    follow_job,
+    progress_text,
+    queued_text,
+    scaled_preview,
+    seeds_text,
+    summary_text,
+)
+from studio.ui.guard import guarded, guarded_stream, warn
 from studio.ui.input_fields import input_values_from_request
 from studio.ui.layout import Widgets
+from studio.ui.messages import labelled, readable_text
 from studio.ui.preset_fields import performance_note
 from studio.ui.session import Session
+from studio.ui.uploads import uploaded_path
 
 if TYPE_CHECKING:
     from studio.services import Services
@@ -36,53 +51,59 @@ QUEUE_CONCURRENCY = {"concurrency_id": "studio-jobs", "concurrency_limit": DEFAU
 HISTORY_LIMIT = 120
 
 
+def gallery_caption(record: ImageRecord) -> str:
+    """Short enough for a thumbnail: the seed alone (the progress line has every seed of the job in full)."""
+    return str(record.seed)
+
+
 def gallery_items(records: list[ImageRecord]) -> list[tuple[str, str]]:
-    return [(record.path, f"seed {record.seed}") for record in records]
+    return [(record.path, gallery_caption(record)) for record in records]
 
 
 def history_items(services: Services) -> list[tuple[str, str]]:
-    return [(r.path, f"seed {r.seed} · {r.request.prompt[:60]}") for r in services.store.history(HISTORY_LIMIT)]
+    return [(r.path, gallery_caption(r)) for r in services.store.history(HISTORY_LIMIT)]
 
 
 def job_runner(widgets: Widgets, jobs: JobQueue):
-    """`run(session, request)`: a generator of widget updates that submits `request` to the shared queue
-    and follows it to the end (seed, progress, live preview, then the gallery). Generate, Vary and
-    Upscale all run their requests through it."""
+    """`run(session, request, action)`: a generator of widget updates that submits `request` to the shared
+    queue and follows it to the end (seed, progress, live preview, each image in the gallery as it is
+    saved). Generate, Vary and Upscale all run their requests through it; a refused request raises (the
+    guard around the handler shows it), a failed job is warned about under `action`."""
 
-    def run(session: Session, request: GenerationRequest):
-        try:
-            job = jobs.submit(request, session.owner_id())
-        except InvalidRequest as error:
-            raise gr.Error(str(error), title="Invalid setting") from None
-        except QueueFull as error:
-            raise gr.Error(str(error), title="Queue full") from None
+    def run(session: Session, request: GenerationRequest, action: str = "Generate"):
+        job = jobs.submit(request, session.owner_id())
         session.begin_job(job)
         yield {
             widgets.settings["seed"]: str(request.seed),  # a drawn random seed is shown, so it can be re-made
-            widgets.progress: f"Queued {request.image_count} image(s) · seed {request.seed}",
+            widgets.progress: f"Queued {request.image_count} image(s) · {seeds_text(request)}",
             widgets.preview: gr.update(value=None, visible=True),
             widgets.session: session,
         }
-        failed = None
+        shown: list[ImageRecord] = []  # this job's images already in the gallery
+
+        def show_saved(records: tuple[ImageRecord, ...]) -> dict:
+            session.add_results(list(records[len(shown) :]), after=shown[-1] if shown else None)
+            shown[:] = records
+            return {widgets.gallery: session.show(gallery_items(session.results)), widgets.session: session}
+
         try:
             for item in follow_job(jobs, job):
                 if isinstance(item, Finished):
-                    session.add_results(list(item.records))
-                    failed = item.error if item.state is JobState.FAILED else None
                     yield {
-                        widgets.gallery: session.show(gallery_items(session.results)),
+                        **show_saved(item.records),
                         widgets.progress: summary_text(item),
                         widgets.preview: gr.update(value=None, visible=False),
-                        widgets.session: session,
                     }
+                    if item.state is JobState.FAILED:
+                        warn(action, readable_text(item.error or "the job failed"))
+                elif isinstance(item, Saved):
+                    yield show_saved(item.records)
                 elif isinstance(item, Queued):
                     yield {widgets.progress: queued_text(item)}
                 else:
                     yield {widgets.preview: scaled_preview(item.preview), widgets.progress: progress_text(item)}
         finally:
             session.end_job(job)
-        if failed:
-            raise gr.Error(failed, title="Generation failed")
 
     return run
 
@@ -92,55 +113,52 @@ def job_outputs(widgets: Widgets) -> list[Any]:
 
 
 def wire_job(
-    trigger, handler, widgets: Widgets, services: Services, api_name: str | None = None, panel: bool = True
+    trigger,
+    handler,
+    widgets: Widgets,
+    services: Services,
+    action: str,
+    api_name: str | None = None,
+    panel: bool = True,
 ) -> None:
-    """Wire a button whose handler runs a job (see `job_runner`): the buttons lock while it runs and come
-    back afterwards, also after an error; the history and the header (a job may switch the model) refresh.
-    The handler gets the session and every settings value (and, with `panel`, every Input Image value) by
-    name."""
-    buttons = [widgets.generate, widgets.stop, widgets.skip]
-    private = {"api_visibility": "private"}
+    """Wire a button whose handler runs a job (see `job_runner`), guarded: the handler itself locks the
+    buttons first and gives them back last, after an error too, with the history and the header refreshed
+    (a job may switch the model). The handler gets the session and every settings value (and, with `panel`,
+    every Input Image value) by name. `api_name` makes a programs' twin whose outputs are the job's alone."""
+    buttons = {widgets.generate: False, widgets.stop: True, widgets.skip: True}  # interactive while running
 
-    def set_running(running: bool) -> list[Any]:
-        return [gr.update(interactive=not running), gr.update(interactive=running), gr.update(interactive=running)]
+    def begin() -> dict:
+        return {button: gr.update(interactive=running) for button, running in buttons.items()}
 
-    named = {"api_name": api_name, "api_visibility": "undocumented"} if api_name else private
-    (
-        trigger(lambda: set_running(True), outputs=buttons, queue=False, **private)
-        .then(
-            handler,
-            inputs=[widgets.session],
-            inputs_kwargs={**widgets.settings, **(widgets.inputs if panel else {})},
-            outputs=job_outputs(widgets),
-            show_progress="hidden",
-            **named,
-            **QUEUE_CONCURRENCY,
-        )
-        .then(
-            lambda: [*set_running(False), gr.update(visible=False)],
-            outputs=[*buttons, widgets.preview],
-            queue=False,
-            **private,
-        )
-        .then(lambda: after_job(services), outputs=[widgets.history, widgets.banner], **private)
-    )
+    def end(error: BaseException | None) -> dict:
+        return {
+            **{button: gr.update(interactive=not running) for button, running in buttons.items()},
+            widgets.preview: gr.update(value=None, visible=False),
+            widgets.history: history_items(services),
+            widgets.banner: banner_html(services.manager.info),
+        }
 
-
-def after_job(services: Services) -> list[Any]:
-    """The history and the header once a job is over: the job may have switched the model."""
-    return [history_items(services), banner_html(services.manager.info)]
+    common = {
+        "inputs": [widgets.session],
+        "inputs_kwargs": {**widgets.settings, **(widgets.inputs if panel else {})},
+        "show_progress": "hidden",
+        **QUEUE_CONCURRENCY,
+    }
+    if api_name:  # a program reads the job's outputs only; the page's buttons are not its to lock
+        named = {"api_name": api_name, "api_visibility": "undocumented"}
+        trigger(guarded_stream(action, handler), outputs=job_outputs(widgets), **named, **common)
+        return
+    outputs = [*job_outputs(widgets), *buttons, widgets.history, widgets.banner]
+    trigger(guarded_stream(action, handler, begin, end), outputs=outputs, api_visibility="private", **common)
 
 
 def generate_handler(services: Services, run_job):
     """Generate: the settings and the Input Image panel (by name) -> a request, run by `run_job`."""
 
     def generate_in_ui(session: Session, **values: Any):
-        try:
-            # the model loaded now (presets switch it); input images are stored by hash for the request
-            request = request_from_values(values, services.manager.info, services.engine.inputs)
-        except InvalidRequest as error:
-            raise gr.Error(str(error), title="Invalid setting") from None
-        yield from run_job(session, request)
+        # the model loaded now (presets switch it); input images are stored by hash for the request
+        request = request_from_values(values, services.manager.info, services.engine.inputs)
+        yield from run_job(session, request, "Generate")
 
     return generate_in_ui
 
@@ -151,28 +169,45 @@ def choice(dropdown: gr.Dropdown, value: str, choices: list) -> Any:
     return value if value in built_with else gr.update(choices=choices, value=value)
 
 
+LOAD = "Load parameters"
+
+
+def read_loadable(path: str) -> GenerationRequest:
+    """The request recorded in an uploaded PNG; InvalidRequest naming Load parameters if there is none."""
+    try:
+        image = open_image(Path(path).read_bytes(), LOAD, formats=("PNG",))
+    except ImageTooLarge:
+        raise
+    except (InvalidRequest, OSError):
+        raise InvalidRequest(LOAD, "the file is not a PNG image") from None
+    try:
+        return read_request(image)
+    except InvalidRequest as error:
+        if error.field == "image":
+            raise InvalidRequest(LOAD, "this PNG holds no studio settings; only images saved by this studio can be loaded") from None
+        raise InvalidRequest(LOAD, f"its recorded settings are not valid ({labelled(error.field, error.message)})") from None
+
+
 def load_handler(services: Services, widgets: Widgets):
-    """Load parameters: a studio PNG -> widget updates (settings, and the Input Image panel from the
-    recorded input hashes), with a warning for whatever cannot be restored."""
+    """Load parameters: an uploaded studio PNG (its path, or gradio's unprocessed FileData) -> widget updates
+    (settings, and the Input Image panel from the recorded input hashes), with a warning for whatever cannot
+    be restored. Raises InvalidRequest for a file that is no studio PNG (the guard shows it)."""
     settings = widgets.settings
 
-    def load_parameters(path: str | None) -> dict:
+    def load_parameters(upload: Any) -> dict:
+        path = uploaded_path(upload)
         if not path:
-            return {}
-        try:
-            request = read_request(path)
-            models = services.manager.available_models()
-            # the model that will re-make it: the recorded one if it is available (its sizes), else the loaded one
-            info = services.manager.info_for(request.model) if request.model in models else services.manager.info
-            lora_names = services.engine.libraries.loras.names()
-            values, warnings = loadable_values(request, info, lora_names, models)
-        except InvalidRequest as error:
-            gr.Warning(str(error), title="Could not load parameters")
-            return {}
+            return gr.skip()
+        request = read_loadable(path)
+        models = services.manager.available_models()
+        # the model that will re-make it: the recorded one if it is available (its sizes), else the loaded one
+        info = services.manager.info_for(request.model) if request.model in models else services.manager.info
+        lora_names = services.engine.libraries.loras.names()
+        values, warnings = loadable_values(request, info, lora_names, models)
         panel, missing = input_values_from_request(request, services.engine.inputs)
         for warning in [*warnings, *missing]:
-            gr.Warning(warning)
-        gr.Info(f"Loaded the settings of seed {values['seed']}.")
+            warn(LOAD, warning)
+        gr.Info(f"Loaded the settings of seed {values['seed']}.", title=LOAD)
         updates = {settings[name]: value for name, value in values.items()}
         if "model" in values:  # a checkpoint added (or sizes changed) since the page was built: re-list
             updates[settings["model"]] = choice(settings["model"], values["model"], list(models))
@@ -206,22 +241,28 @@ def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
         return "Skipping this image…"
 
     private = {"api_visibility": "private"}
-    wire_job(widgets.generate.click, generate_in_ui, widgets, services)
+    wire_job(widgets.generate.click, generate_in_ui, widgets, services, "Generate")
     # `/ui_generate` for programs (tests drive two sessions with it): the settings alone, positionally as
     # before; images reach programs' requests by hash through `/generate` and the HTTP API instead.
     api_trigger = gr.Button(visible=False, elem_id="studio-ui-generate-api")
-    wire_job(api_trigger.click, generate_in_ui, widgets, services, api_name="ui_generate", panel=False)
-    widgets.stop.click(stop, inputs=widgets.session, outputs=widgets.progress, queue=False, **private)
-    widgets.skip.click(skip, inputs=widgets.session, outputs=widgets.progress, queue=False, **private)
-    widgets.refresh_history.click(lambda: history_items(services), outputs=widgets.history, **private)
+    wire_job(api_trigger.click, generate_in_ui, widgets, services, "Generate", api_name="ui_generate", panel=False)
+    widgets.stop.click(guarded("Stop", stop), inputs=widgets.session, outputs=widgets.progress, queue=False, **private)
+    widgets.skip.click(guarded("Skip", skip), inputs=widgets.session, outputs=widgets.progress, queue=False, **private)
+    widgets.refresh_history.click(
+        guarded("Refresh", lambda: history_items(services)), outputs=widgets.history, **private
+    )
+    # unprocessed: gradio's own image decoding would fail on a file that is not an image, before the
+    # handler could say so; a refused file is cleared from the box
     widgets.load_image.upload(
-        load_parameters,
+        guarded(LOAD, load_parameters, fallback=lambda: {widgets.load_image: None}),
         inputs=widgets.load_image,
         outputs=[
             *settings.values(),
             *widgets.inputs.values(),
             widgets.extras["performance_note"],
             widgets.input_panel.tabs,
+            widgets.load_image,
         ],
+        preprocess=False,
         **private,
     )

@@ -2,8 +2,8 @@
 Expand, Compare.
 
 Handlers read settings by name (`inputs_kwargs`) and write back only the widgets they mean to change.
-Work that runs the engine (the plain-vs-expanded comparison) runs in a worker thread; errors become
-warnings or errors shown on the page, and the studio carries on.
+Work that runs the engine (the plain-vs-expanded comparison) runs in a worker thread. Every handler is
+guarded (`studio.ui.guard`): an error becomes one readable warning, and the studio carries on.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.expansion.protocol import ExpansionError, compose_positive_prompt
+from studio.expansion.protocol import compose_positive_prompt
 from studio.expansion.side_by_side import compare_expansion
 from studio.performance import PERFORMANCE_MODES
 from studio.presets import load_presets
@@ -22,6 +22,8 @@ from studio.ui.banner import banner_html
 from studio.ui.comparison import Outcome, follow_in_thread
 from studio.ui.events import gallery_items
 from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices, request_from_values
+from studio.ui.guard import guarded, guarded_stream, warn
+from studio.ui.messages import readable_text, user_message
 from studio.ui.preset_fields import needs_model_switch, performance_note, preset_widget_values
 from studio.ui.session import Session
 from studio.ui.side_tabs import preview_folder
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 PRIVATE = {"api_visibility": "private"}
+PRESET, COMPARE = "Preset", "Compare"  # what the user did, as warnings are titled
 
 
 def switch_to_preset_model(services: Services, preset) -> bool:
@@ -46,14 +49,14 @@ def switch_to_preset_model(services: Services, preset) -> bool:
     try:
         services.engine.switch_model(preset.model)
     except ModelUnavailable as error:
-        log.info("preset %s: model %s unavailable: %s", preset.name, preset.model, error)
-        gr.Warning(
-            f"Preset '{preset.name}' uses the model '{preset.model}', which is not available here; "
-            f"'{current}' stays loaded. ({error})",
-            title="Model not available",
+        log.warning("preset %s: model %s unavailable: %s", preset.name, preset.model, error)
+        warn(
+            PRESET,
+            f"Preset: '{preset.name}' uses the model '{preset.model}', which is not available here, so "
+            f"'{current}' stays loaded ({readable_text(str(error)).rstrip('.')}).",
         )
         return False
-    gr.Info(f"Loaded '{services.manager.info.name}' for preset '{preset.name}'.")
+    gr.Info(f"Loaded '{services.manager.info.name}' for preset '{preset.name}'.", title=PRESET)
     return True
 
 
@@ -93,14 +96,14 @@ def preset_handler(services: Services, widgets: Widgets):
 
     def choose_preset(name: str | None) -> dict:
         presets = load_presets()
-        if not name or name not in presets:
-            return {}
+        if not name or name not in presets:  # the list opened and closed without a choice
+            return gr.skip()
         preset = presets[name]
         switched = switch_to_preset_model(services, preset)
         info = services.manager.info
         values, warnings = preset_widget_values(preset, info, services.engine.libraries.loras.names())
         for warning in warnings:
-            gr.Warning(warning)
+            warn(PRESET, warning)
         updates: dict[Any, Any] = {settings[field]: value for field, value in values.items()}
         if switched:
             updates[widgets.banner] = banner_html(info)
@@ -110,23 +113,29 @@ def preset_handler(services: Services, widgets: Widgets):
             updates[settings["model"]] = model_choice(services, info.name)
         if "performance" in values:
             updates[widgets.extras["performance_note"]] = performance_note(values["performance"])
-        return updates
+        return updates or gr.skip()
 
     return choose_preset
 
 
+def expansion_mode(values: dict[str, Any], purpose: str) -> str:
+    """The chosen expansion mode and a prompt to expand, or InvalidRequest saying which is missing."""
+    mode = values.get("expansion")
+    if mode not in ("local", "llm"):
+        raise InvalidRequest("expansion", f"choose Local or LLM to {purpose}")
+    if not str(values.get("prompt") or "").strip():
+        raise InvalidRequest("prompt", f"write a prompt first, then {purpose}")
+    return mode
+
+
 def expand_handler(services: Services):
-    def expand(**values: Any) -> str | Any:
-        mode = values.get("expansion")
-        if mode not in ("local", "llm"):
-            gr.Warning("Choose Local or LLM expansion first.", title="No expansion chosen")
-            return gr.skip()
-        try:
-            request = request_from_values({**values, "expanded_prompt": ""}, services.manager.info)
-            added = services.engine.libraries.expanders.get(mode).expand(request.prompt, request.seed)
-        except (ExpansionError, InvalidRequest) as error:
-            gr.Warning(str(error), title="Expansion failed")
-            return gr.skip()
+    """Expand: the prompt's seeded expansion into the Expanded prompt box; InvalidRequest or ExpansionError
+    when it cannot be had (the guard around it shows them; the box is left as it is)."""
+
+    def expand(**values: Any) -> str:
+        mode = expansion_mode(values, "expand it")
+        request = request_from_values({**values, "expanded_prompt": ""}, services.manager.info)
+        added = services.engine.libraries.expanders.get(mode).expand(request.prompt, request.seed)
         return compose_positive_prompt(request.prompt, added)
 
     return expand
@@ -134,16 +143,9 @@ def expand_handler(services: Services):
 
 def compare_expansion_handler(services: Services, widgets: Widgets):
     def compare(session: Session, **values: Any):
-        mode = values.get("expansion")
-        if mode not in ("local", "llm"):
-            raise gr.Error(
-                "Choose Local or LLM expansion to compare with the plain prompt.", title="No expansion chosen"
-            )
-        try:
-            request = request_from_values({**values, "expanded_prompt": "", "expansion": "none"}, services.manager.info)
-            services.engine.validate(request)
-        except InvalidRequest as error:
-            raise gr.Error(str(error), title="Invalid setting") from None
+        mode = expansion_mode(values, "compare the plain and the expanded prompt")
+        request = request_from_values({**values, "expanded_prompt": "", "expansion": "none"}, services.manager.info)
+        services.engine.validate(request)
         yield {
             widgets.progress: f"Comparing the plain and the {mode}-expanded prompt at seed {request.seed}…",
             widgets.settings["seed"]: str(request.seed),
@@ -155,7 +157,7 @@ def compare_expansion_handler(services: Services, widgets: Widgets):
         for item in follow_in_thread(work, name="expansion-compare"):
             if isinstance(item, Outcome):
                 if item.error is not None:
-                    raise gr.Error(str(item.error), title="Comparison failed")
+                    raise item.error
                 comparison = item.value
                 session.add_results(list(comparison.records))
                 sheet = [(comparison.sheet_path, f"plain vs {mode} expansion · seed {request.seed}")]
@@ -173,7 +175,7 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
     library = services.engine.libraries.styles
 
     extras["preset"].input(
-        preset_handler(services, widgets),
+        guarded(PRESET, preset_handler(services, widgets)),
         inputs=extras["preset"],
         outputs=[*settings.values(), widgets.banner, extras["performance_note"]],
         **PRIVATE,
@@ -185,7 +187,7 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
         return [steps, performance_note(name)]
 
     settings["performance"].input(
-        choose_performance,
+        guarded("Performance", choose_performance),
         inputs=settings["performance"],
         outputs=[settings["steps"], extras["performance_note"]],
         **PRIVATE,
@@ -202,7 +204,12 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
 
     style_outputs = [settings["styles"], extras["style_templates"], extras["style_previews"], extras["style_note"]]
     for event in (extras["style_search"].input, settings["styles"].change):
-        event(show_styles, inputs=[extras["style_search"], settings["styles"]], outputs=style_outputs, **PRIVATE)
+        event(
+            guarded("Styles", show_styles),
+            inputs=[extras["style_search"], settings["styles"]],
+            outputs=style_outputs,
+            **PRIVATE,
+        )
 
     def add_previewed_style(chosen: list[str], selected: gr.SelectData) -> list[str] | Any:
         caption = selected.value.get("caption") if isinstance(selected.value, dict) else None
@@ -211,7 +218,7 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
         return [*(chosen or []), caption]
 
     extras["style_previews"].select(
-        add_previewed_style, inputs=settings["styles"], outputs=settings["styles"], **PRIVATE
+        guarded("Styles", add_previewed_style), inputs=settings["styles"], outputs=settings["styles"], **PRIVATE
     )
 
     def choose_model(name: str | None, aspect_ratio: str | None) -> dict:
@@ -221,21 +228,29 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
             return gr.skip()
 
     settings["model"].input(
-        choose_model, inputs=[settings["model"], settings["aspect_ratio"]], outputs=settings["aspect_ratio"], **PRIVATE
+        guarded("Base model", choose_model), inputs=[settings["model"], settings["aspect_ratio"]], outputs=settings["aspect_ratio"], **PRIVATE
     )
 
     dropdowns = file_dropdowns(widgets)
-    extras["files_refresh"].click(file_refresher(services), inputs=dropdowns, outputs=dropdowns, **PRIVATE)
+    extras["files_refresh"].click(
+        guarded("Refresh all files", file_refresher(services)), inputs=dropdowns, outputs=dropdowns, **PRIVATE
+    )
 
     extras["expand"].click(
-        expand_handler(services),
+        guarded("Expand", expand_handler(services)),
         inputs_kwargs=settings,
         outputs=settings["expanded_prompt"],
         api_name="ui_expand",
         **PRIVATE,
     )
+    def comparison_failed(error: BaseException | None) -> dict | None:
+        """A failed comparison must not leave "Comparing…" on the page."""
+        if error is None:
+            return None
+        return {widgets.progress: f"Comparison failed: {user_message(error, 'Compare')}"}
+
     extras["compare_expansion"].click(
-        compare_expansion_handler(services, widgets),
+        guarded_stream(COMPARE, compare_expansion_handler(services, widgets), end=comparison_failed),
         inputs=[widgets.session],
         inputs_kwargs=settings,
         outputs=[widgets.gallery, widgets.progress, widgets.session, settings["seed"]],

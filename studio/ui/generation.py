@@ -1,9 +1,9 @@
 """Follow one job of the shared queue and hand its state to a front end as it changes.
 
-No gradio here: `follow_job` is a plain generator (queue positions, progress events, then one `Finished`
-with the saved images' records) that a UI handler turns into widget updates. Progress is coalesced: a slow
-reader sees the newest state, never a backlog. If the reader goes away (the generator is closed), the job
-is cancelled, so a closed page never keeps the GPU busy.
+No gradio here: `follow_job` is a plain generator (queue positions, progress events, `Saved` each time an
+image is saved, then one `Finished` with every saved image's record) that a UI handler turns into widget
+updates. Progress is coalesced: a slow reader sees the newest state, never a backlog. If the reader goes
+away (the generator is closed), the job is cancelled, so a closed page never keeps the GPU busy.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 
 from studio.jobqueue import Job, JobQueue, JobState
 from studio.types import GenerationRequest, ImageRecord, ProgressEvent
+from studio.ui.messages import readable_text
 
 PREVIEW_SIDE = 320  # pixels: the latent preview is shown scaled up to about this size
 POSITION_REFRESH_S = 1.0  # a waiting job's position is re-read at least this often
@@ -26,6 +27,11 @@ class Queued:
 
 
 @dataclass(frozen=True)
+class Saved:
+    records: tuple[ImageRecord, ...]  # every image the running job has saved so far, in order
+
+
+@dataclass(frozen=True)
 class Finished:
     request: GenerationRequest
     records: tuple[ImageRecord, ...]
@@ -34,16 +40,22 @@ class Finished:
     error: str | None = None
 
 
-def follow_job(jobs: JobQueue, job: Job) -> Iterator[Queued | ProgressEvent | Finished]:
-    """Yield `Queued(position)` while `job` waits, `ProgressEvent`s while it runs, then one `Finished`."""
+def follow_job(jobs: JobQueue, job: Job) -> Iterator[Queued | ProgressEvent | Saved | Finished]:
+    """Yield `Queued(position)` while `job` waits, `ProgressEvent`s while it runs and `Saved` whenever it has
+    saved another image, then one `Finished`."""
     seen = -1
     last: object = None
+    saved = 0
     try:
         while True:
             seen = jobs.wait(job, seen, timeout=POSITION_REFRESH_S)
             if job.state.finished:
                 yield Finished(job.request, tuple(job.records), job.state, tuple(job.skipped), job.error)
                 return
+            records = tuple(job.records)  # the worker appends to it; a tuple is a consistent snapshot
+            if len(records) > saved:
+                saved = len(records)
+                yield Saved(records)
             if job.state is JobState.QUEUED:
                 item: object = Queued(jobs.position(job))
             else:
@@ -87,7 +99,14 @@ def summary_text(finished: Finished) -> str:
     text = f"{state}: {len(finished.records)} of {count} image{'s' if count != 1 else ''} saved"
     if finished.skipped:
         text += f", {len(finished.skipped)} skipped"
-    text += f" · seed {finished.request.seed}"
+    text += f" · {seeds_text(finished.request)}"
     if finished.error:
-        text += f" · {finished.error}"
+        text += f" · {readable_text(finished.error)}"
     return text
+
+
+def seeds_text(request: GenerationRequest) -> str:
+    """The job's seeds in full (gallery captions are too narrow for a 19-digit seed): image i uses seed + i."""
+    if request.image_count == 1:
+        return f"seed {request.seed}"
+    return f"seeds {request.seed} to {request.image_seed(request.image_count - 1)}"

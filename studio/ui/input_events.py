@@ -17,9 +17,12 @@ from PIL import Image
 from studio.types import IMAGE_PROMPT_DEFAULTS, EditSpec, InvalidRequest
 from studio.ui.events import job_runner, wire_job
 from studio.ui.fields import parse_size, request_from_values
+from studio.ui.guard import guarded
 from studio.ui.input_fields import INPUT_TABS, IP_SLOTS, editor_value, store_image
 from studio.ui.input_panel import UOV_TOOLS
+from studio.ui.messages import labelled, readable_text
 from studio.ui.session import Session
+from studio.ui.uploads import wire_upload_checks
 
 if TYPE_CHECKING:
     from studio.jobqueue import JobQueue
@@ -45,10 +48,10 @@ def slot_preview(engine, image: Image.Image | None, slot_type: str, skip: bool, 
         width, height = parse_size(aspect_ratio)
         return make(image, slot_type, width, height, bool(skip), field=field), ""
     except InvalidRequest as error:
-        return None, f"⚠ {error}"
+        return None, f"⚠ {labelled(error.field, error.message)}"
     except (OSError, RuntimeError, ValueError) as error:  # e.g. a face model that cannot be had
-        log.info("preview of %s failed: %s", field, error)
-        return None, f"⚠ No preview: {error}"
+        log.warning("preview of %s failed: %s", field, error)
+        return None, f"⚠ No preview: {readable_text(str(error))}"
 
 
 def slot_type_defaults(slot_type: str) -> tuple[float, float]:
@@ -70,36 +73,27 @@ def uov_handler(services: Services, run_job, label: str):
     tool = UOV_TOOLS[label]
 
     def run(session: Session, **values: Any):
-        try:
-            picture = values.get("uov_image")
-            picture = selected_image(session) if picture is None else picture
-            if picture is None:
-                raise InvalidRequest("edit.image", f"{label} needs a picture: upload one or select a result")
-            values = {**values, "input_tab": "vary_upscale"}  # the inpaint editor is not this tool's
-            request = request_from_values(values, services.manager.info, services.engine.inputs)
-            edit = EditSpec(image=store_image(services.engine.inputs, picture, "edit.image"), **tool).check()
-            request = replace(request, edit=edit, image_count=1 if tool["kind"] == "upscale" else request.image_count)
-        except InvalidRequest as error:
-            raise gr.Error(str(error), title="Invalid setting") from None
-        yield from run_job(session, request)
+        picture = values.get("uov_image")
+        picture = selected_image(session) if picture is None else picture
+        if picture is None:
+            raise InvalidRequest("uov_image", f"{label} needs a picture: upload one or select a result")
+        values = {**values, "input_tab": "vary_upscale"}  # the inpaint editor is not this tool's
+        request = request_from_values(values, services.manager.info, services.engine.inputs)
+        edit = EditSpec(image=store_image(services.engine.inputs, picture, "edit.image"), **tool).check()
+        request = replace(request, edit=edit, image_count=1 if tool["kind"] == "upscale" else request.image_count)
+        yield from run_job(session, request, label)
 
     return run
 
 
 def describe_handler(services: Services):
-    """Describe: picture + style -> the prompt box's text; on any failure a warning, and the prompt stays."""
-    from studio.models import ModelUnavailable  # torch is loaded with the engine already
+    """Describe: picture + style -> the prompt box's text. Guarded where it is wired: on any failure a
+    warning, and the prompt stays."""
 
-    def describe(image: Image.Image | None, style: str) -> str | Any:
+    def describe(image: Image.Image | None, style: str) -> str:
         if image is None:
-            gr.Warning("Upload a picture to describe first.", title="No picture")
-            return gr.skip()
-        try:
-            return services.engine.edit_models.describe(image, style)
-        except (ModelUnavailable, InvalidRequest, ValueError, RuntimeError, OSError) as error:
-            log.info("describe failed: %s", error)
-            gr.Warning(str(error), title="Describe failed")
-            return gr.skip()
+            raise InvalidRequest("Picture to describe", "upload a picture first, then Describe")
+        return services.engine.edit_models.describe(image, style)
 
     return describe
 
@@ -108,8 +102,7 @@ def use_as_input(session: Session) -> list[Any]:
     """The selected result into the inpaint editor and the Vary/Upscale picture, and the panel opened."""
     image = selected_image(session)
     if image is None:
-        gr.Warning("Select an image in the results first.", title="Nothing selected")
-        return [gr.skip(), gr.skip(), gr.skip()]
+        raise InvalidRequest("Use as input", "select an image in the results first")
     return [editor_value(image), image, True]
 
 
@@ -125,7 +118,10 @@ def wire_input_events(services: Services, widgets: Widgets, jobs: JobQueue) -> N
     for index, (image, kind, weight, stop_at, skip) in enumerate(IP_SLOTS):
         # .input, not .change: Load parameters sets a type together with its recorded weight and stop-at
         inputs[kind].input(
-            slot_type_defaults, inputs=inputs[kind], outputs=[inputs[weight], inputs[stop_at]], **PRIVATE
+            guarded(f"Image {index + 1} type", slot_type_defaults),
+            inputs=inputs[kind],
+            outputs=[inputs[weight], inputs[stop_at]],
+            **PRIVATE,
         )
 
         def show(picture, slot_type, skip_value, ratio, index=index):
@@ -134,7 +130,7 @@ def wire_input_events(services: Services, widgets: Widgets, jobs: JobQueue) -> N
 
         for trigger in (inputs[image].change, inputs[kind].change, inputs[skip].change):
             trigger(
-                show,
+                guarded(f"Image {index + 1}", show),
                 inputs=[inputs[image], inputs[kind], inputs[skip], aspect_ratio],
                 outputs=[panel.previews[index], panel.messages[index]],
                 show_progress="minimal",
@@ -146,21 +142,27 @@ def wire_input_events(services: Services, widgets: Widgets, jobs: JobQueue) -> N
         return session, gr.update(interactive=session.selected is not None)
 
     widgets.gallery.select(
-        select_result, inputs=widgets.session, outputs=[widgets.session, widgets.use_selected], **PRIVATE
+        guarded("Select", select_result),
+        inputs=widgets.session,
+        outputs=[widgets.session, widgets.use_selected],
+        **PRIVATE,
     )
     widgets.use_selected.click(
-        use_as_input,
+        guarded("Use as input", use_as_input),
         inputs=widgets.session,
         outputs=[inputs["edit_image"], inputs["uov_image"], inputs["input_image"]],
         **PRIVATE,
     )
 
+    image_boxes = [inputs[image] for image, *_ in IP_SLOTS] + [inputs["edit_mask"], inputs["uov_image"]]
+    wire_upload_checks([*image_boxes, panel.describe_image])
+
     run_job = job_runner(widgets, jobs)
     for label, button in panel.uov_buttons.items():
-        wire_job(button.click, uov_handler(services, run_job, label), widgets, services)
+        wire_job(button.click, uov_handler(services, run_job, label), widgets, services, label)
 
     panel.describe.click(
-        describe_handler(services),
+        guarded("Describe", describe_handler(services)),
         inputs=[panel.describe_image, panel.describe_style],
         outputs=widgets.settings["prompt"],
         **PRIVATE,

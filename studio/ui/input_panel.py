@@ -16,6 +16,7 @@ import gradio as gr
 from studio.edit.describe import DESCRIBE_STYLES
 from studio.types import IMAGE_PROMPT_TYPES, INPAINT_MODES, OUTPAINT_SIDES, image_prompt_limit
 from studio.ui.input_fields import INPUT_FIELD_NAMES, INPUT_TABS, IP_SLOTS, default_input_values, edit_limit
+from studio.ui.uploads import checked_image_box
 
 # Button label -> EditSpec fields of the Vary/Upscale tab's tools.
 UOV_TOOLS = {
@@ -55,10 +56,10 @@ def _image_prompt_slot(index: int, defaults: dict, inputs: dict) -> tuple[gr.Ima
     """Slot `index` (1-based): its request widgets into `inputs`; returns its (preview, message)."""
     image, kind, weight, stop_at, skip = IP_SLOTS[index - 1]
     with gr.Column(min_width=200, elem_id=f"studio-ip-{index}"):
-        inputs[image] = gr.Image(
+        inputs[image] = checked_image_box(gr.Image(
             label=f"Image {index}", type="pil", image_mode="RGB", sources=["upload", "clipboard"],
             height=SLOT_PREVIEW_SIDE, elem_id=f"studio-ip-{index}-image",
-        )  # fmt: skip
+        ))  # fmt: skip
         inputs[kind] = gr.Dropdown(
             choices=list(IMAGE_PROMPT_TYPES), value=defaults[kind], label="Type", elem_id=f"studio-ip-{index}-type"
         )
@@ -102,10 +103,10 @@ def _inpaint_tab(defaults: dict, inputs: dict) -> None:
             choices=[(INPAINT_MODE_LABELS.get(mode, mode), mode) for mode in INPAINT_MODES],
             value=defaults["inpaint_mode"], label="Method", scale=2, elem_id="studio-inpaint-mode",
         )  # fmt: skip
-        inputs["edit_mask"] = gr.Image(
+        inputs["edit_mask"] = checked_image_box(gr.Image(
             label="Mask (optional, white = repaint)", type="pil", image_mode="L", sources=["upload"],
             height=140, scale=1, elem_id="studio-edit-mask",
-        )  # fmt: skip
+        ))  # fmt: skip
     with gr.Row():
         inputs["mask_grow"] = _slider(edit_limit("mask_grow"), "Grow mask (px)", defaults["mask_grow"], 1)
         inputs["mask_feather"] = _slider(edit_limit("mask_feather"), "Feather edge (px)", defaults["mask_feather"], 1)
@@ -132,20 +133,20 @@ def build_input_panel(inputs: dict[str, Any]) -> InputPanel:
         with gr.Tab("Inpaint / Outpaint", id="inpaint") as tab_items["inpaint"]:
             _inpaint_tab(defaults, inputs)
         with gr.Tab("Vary / Upscale", id="vary_upscale") as tab_items["vary_upscale"]:
-            inputs["uov_image"] = gr.Image(
+            inputs["uov_image"] = checked_image_box(gr.Image(
                 label="Picture (or select one in the results)", type="pil", image_mode="RGB",
                 sources=["upload", "clipboard"], height=300, elem_id="studio-uov-image",
-            )  # fmt: skip
+            ))  # fmt: skip
             with gr.Row():
                 uov_buttons = {
                     label: gr.Button(label, size="sm", elem_id=f"studio-uov-{index}")
                     for index, label in enumerate(UOV_TOOLS)
                 }
         with gr.Tab("Describe", id="describe") as tab_items["describe"], gr.Row(equal_height=True):
-            describe_image = gr.Image(
+            describe_image = checked_image_box(gr.Image(
                 label="Picture to describe", type="pil", image_mode="RGB", sources=["upload", "clipboard"],
                 height=260, scale=2, elem_id="studio-describe-image",
-            )  # fmt: skip
+            ))  # fmt: skip
             with gr.Column(scale=1, min_width=160):
                 describe_style = gr.Radio(
                     choices=[(style.title(), style) for style in DESCRIBE_STYLES], value="photo",

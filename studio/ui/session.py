@@ -38,8 +38,11 @@ class Session:
         if self.job is job:
             self.job = None
 
-    def add_results(self, records: list[ImageRecord]) -> None:
-        self.results[:0] = records
+    def add_results(self, records: list[ImageRecord], after: ImageRecord | None = None) -> None:
+        """Put `records` first among the results, or right after `after` (a running job's earlier image), so
+        a job's images keep their order whether they arrive one by one or together."""
+        at = self.results.index(after) + 1 if after is not None and after in self.results else 0
+        self.results[at:at] = records
 
     def show(self, items: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Remember what the gallery is given (so a selection is looked up here, never taken from the

@@ -1,0 +1,115 @@
+"""What a person reads when something goes wrong: one sentence naming the field by its label on the page, with
+no exception class names and no server paths. No gradio here.
+
+Errors name fields as requests do (`seed`, `edit.mask`, `image_prompts[0].weight`); the page calls them
+"Seed", "Inpaint mask", "Image prompt 1 weight". Job failures arrive as text ("seed: ..."), so text whose
+first word is a field name is relabelled the same way.
+"""
+
+from __future__ import annotations
+
+import re
+
+from studio.types import InvalidRequest
+from studio.user_errors import is_user_error
+
+FIELD_LABELS = {
+    "prompt": "Prompt",
+    "expanded_prompt": "Expanded prompt",
+    "expansion": "Expansion",
+    "negative_prompt": "Negative prompt",
+    "performance": "Performance",
+    "image_count": "Image count",
+    "seed": "Seed",
+    "random_seed": "Random seed",
+    "aspect_ratio": "Aspect ratio",
+    "size": "Aspect ratio",
+    "width": "Aspect ratio (width)",
+    "height": "Aspect ratio (height)",
+    "steps": "Steps",
+    "cfg_scale": "Guidance (CFG)",
+    "sampler": "Sampler",
+    "styles": "Styles",
+    "model": "Base model",
+    "loras": "LoRAs",
+    "samplers": "Samplers",
+    "step_counts": "Step counts",
+    "input_tab": "Input Image",
+    "uov_image": "Vary / Upscale picture",
+    "edit": "Input image",
+    "edit.image": "Input image",
+    "edit.mask": "Inpaint mask",
+    "edit.mask_grow": "Grow mask",
+    "edit.mask_feather": "Feather edge",
+    "edit.inpaint_mode": "Inpaint method",
+    "edit.outpaint_sides": "Outpaint",
+    "edit.outpaint_size": "Outpaint size",
+    "edit.upscale": "Upscale",
+    "edit.vary_strength": "Vary",
+    "edit.inpaint_model": "Inpainting model",
+}
+_PART_LABELS = {"image": "", "type": " type", "weight": " weight", "stop_at": " stop at", "skip_preprocess": ""}
+_IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")
+_LORA_SLOT = re.compile(r"^lora_(\d+)(_weight)?$")
+_LORA_WEIGHT = re.compile(r"^loras\.(.+)\.weight$")
+_IP_SLOT = re.compile(r"^ip_(\d+)_(\w+)$")
+# "field: message" as InvalidRequest words it; the field is a name, never a sentence
+_FIELD_PREFIX = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[\w\[\]]+)*): (.+)$", re.DOTALL)
+# a server path of two or more parts (not a URL's, not a ratio like 1/4): shown as its last part
+_SERVER_PATH = re.compile(r"(?<![\w.:/])(?:/[\w.@+~-]+){2,}/?")
+_CLASS_IN_PARENS = re.compile(r"\s*\((?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Warning)\)")
+_CLASS_PREFIX = re.compile(r"\b(?:[\w]+\.)*[A-Z]\w*(?:Error|Exception): ")
+
+
+def field_label(field: str) -> str:
+    """The page's name for a request or widget field; an unknown name is shown as it is."""
+    if field in FIELD_LABELS:
+        return FIELD_LABELS[field]
+    if match := _IMAGE_PROMPT.match(field):
+        return f"Image prompt {int(match.group(1)) + 1}{_PART_LABELS.get(match.group(2) or 'image', '')}"
+    if match := _IP_SLOT.match(field):
+        return f"Image prompt {match.group(1)}{_PART_LABELS.get(match.group(2), '')}"
+    if match := _LORA_SLOT.match(field):
+        return f"LoRA {match.group(1)}{' weight' if match.group(2) else ''}"
+    if match := _LORA_WEIGHT.match(field):
+        return f"LoRA '{match.group(1)}' weight"
+    return field
+
+
+def _is_field_name(name: str) -> bool:
+    return field_label(name) != name
+
+
+def _tidy(text: str) -> str:
+    """Server paths shortened to their last part, exception class names dropped, ended with a full stop."""
+    text = _SERVER_PATH.sub(lambda match: match.group(0).rstrip("/").rsplit("/", 1)[-1], text)
+    text = _CLASS_IN_PARENS.sub("", text)
+    text = _CLASS_PREFIX.sub("", text).strip()
+    return text if not text or text[-1] in ".!?…" else text + "."
+
+
+def sentence(text: str) -> str:
+    text = _tidy(text)
+    return text[:1].upper() + text[1:]
+
+
+def labelled(field: str, message: str) -> str:
+    """"Label: message." for a field and what is wrong with it."""
+    return f"{field_label(field)}: {_tidy(message)}"
+
+
+def readable_text(text: str) -> str:
+    """An error's text (a job's failure, say) as the page shows it: "seed: 'x' is ..." -> "Seed: 'x' is ...."."""
+    match = _FIELD_PREFIX.match(text.strip())
+    if match and _is_field_name(match.group(1)):
+        return labelled(match.group(1), match.group(2))
+    return sentence(text)
+
+
+def user_message(error: BaseException, action: str) -> str:
+    """One readable sentence for `error` met while doing `action` (e.g. "Generate")."""
+    if isinstance(error, InvalidRequest):
+        return labelled(error.field, error.message)
+    if is_user_error(error):
+        return readable_text(str(error))
+    return f"{action} failed because of an internal error; the studio's console has the details."
