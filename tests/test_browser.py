@@ -95,11 +95,15 @@ def test_live_preview_then_stop_keeps_the_session_going(page, tiny_services):
     expect(page.locator("#studio-preview img")).to_be_visible()
     expect(page.locator("#studio-progress")).to_contain_text("step")
     page.locator("#studio-stop").click()
-    expect(page.locator("#studio-progress")).to_contain_text("Stopped: 0 of 4 images saved", timeout=30_000)
+    # 4 × 150 steps take far longer than a Stop; on a loaded machine an image may still finish first, so
+    # the check is that the job stopped early and what it reports saved is what was saved.
+    progress = page.locator("#studio-progress")
+    expect(progress).to_contain_text(re.compile(r"Stopped: [0-3] of 4 images saved"), timeout=60_000)
+    saved = int(re.search(r"Stopped: (\d) of 4", progress.inner_text())[1])
     expect(page.locator("#studio-preview")).to_be_hidden()
     expect(page.locator("#studio-generate")).to_be_enabled()
     expect(page.locator("#studio-stop")).to_be_disabled()
-    assert len(tiny_services.store.history(500)) == before
+    assert len(tiny_services.store.history(500)) == before + saved
 
 
 def close_toasts(page) -> None:
