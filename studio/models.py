@@ -33,9 +33,23 @@ SDXL_NATIVE_SIZES = (
     (1216, 832), (1280, 768), (1344, 768), (1344, 704), (1408, 704), (1472, 704), (1536, 640), (1600, 640),
     (1664, 576), (1728, 576),
 )  # fmt: skip
-# The tiny model works at 1/16 of SDXL's sizes (its VAE and UNet downsample 4x in all, not 64x).
+# The tiny model works at about 1/16 of SDXL's sizes. Its own grid is 4 pixels (a 2x VAE, a UNet that halves
+# once), but diffusers' SDXL pipelines refuse sides that are not multiples of 8, whatever the model: so 8.
 TINY_SIZE_DIVISOR = 16
-TINY_SIZE_LIMIT = Limit(32, 256, multiple_of=4)
+TINY_SIZE_LIMIT = Limit(32, 256, multiple_of=8)
+
+
+def _tiny_sizes() -> tuple[tuple[int, int], ...]:
+    """SDXL's native sizes / 16, each side rounded to the tiny grid; aspects that round alike appear once."""
+    grid = TINY_SIZE_LIMIT.multiple_of
+
+    def side(pixels: int) -> int:
+        return max(int(TINY_SIZE_LIMIT.low), round(pixels / TINY_SIZE_DIVISOR / grid) * grid)
+
+    return tuple(dict.fromkeys((side(w), side(h)) for w, h in SDXL_NATIVE_SIZES))
+
+
+TINY_NATIVE_SIZES = _tiny_sizes()
 
 
 _PIPELINE_CLASSES = {
@@ -112,8 +126,9 @@ class PipelineManager:
             return self.info
         return self._describe(source, self._has_random_weights(source))
 
-    def load(self, source: str | None = None) -> ModelInfo:
-        """Load `source` and make it the resident model.
+    def load(self, source: str | None = None, field: str = "--model") -> ModelInfo:
+        """Load `source` and make it the resident model. Errors name `field`: the command-line option by
+        default, a request's `model` field (with the model's name, not its path) when a job switches.
 
         A switch from a loaded model never needs device memory for both: the new checkpoint is read into CPU
         memory first (a missing, broken or refused file fails here and the old model stays as it is), then the
@@ -121,12 +136,13 @@ class PipelineManager:
         fails (out of memory, say), the old model is put back as it was and ModelUnavailable says why.
         """
         source = source or self.settings.model
+        blame = self._blame(field, source)
         try:
-            pipeline, random_weights = self._load_pipeline(source)
+            pipeline, random_weights = self._load_pipeline(source, blame)
         except (ModelUnavailable, UnsafeCheckpoint):
             raise
         except Exception as error:  # a broken or foreign file: say which, keep the cause for the log
-            raise ModelUnavailable(f"--model {source}: could not be loaded as an SDXL checkpoint ({error})") from error
+            raise ModelUnavailable(f"{blame} could not be loaded as an SDXL checkpoint ({error})") from error
         pipeline.set_progress_bar_config(disable=True)
         if self.policy.device == "cuda":
             self._use_fp16_safe_vae(pipeline)
@@ -144,7 +160,7 @@ class PipelineManager:
             device_memory.restore_to_device(self._pipeline, placement)
             log.warning("could not place %s (%s); %s is loaded again", source, cause, self._info.name)
             raise ModelUnavailable(
-                f"--model {source}: could not be placed on {self.policy.device} ({cause}); "
+                f"{blame} could not be placed on {self.policy.device} ({cause}); "
                 f"'{self._info.name}' stays loaded"
             ) from error
         self._pipeline, self._info, self._derived = pipeline, info, {}
@@ -196,8 +212,7 @@ class PipelineManager:
 
     def _describe(self, source: str, random_weights: bool) -> ModelInfo:
         if random_weights:
-            sizes = tuple((w // TINY_SIZE_DIVISOR, h // TINY_SIZE_DIVISOR) for w, h in SDXL_NATIVE_SIZES)
-            size_limit = TINY_SIZE_LIMIT
+            sizes, size_limit = TINY_NATIVE_SIZES, TINY_SIZE_LIMIT
         else:
             sizes, size_limit = SDXL_NATIVE_SIZES, SDXL_SIZE_LIMIT
         return ModelInfo(
@@ -210,7 +225,14 @@ class PipelineManager:
             dtype=self.policy.dtype_name,
         )
 
-    def _load_pipeline(self, source: str):
+    def _blame(self, field: str, source: str) -> str:
+        """How a loading error starts: a command-line option with what it was given ("--model x:"), or a
+        request's field with the model's name, never a server path ("model: 'x'")."""
+        if field.startswith("--"):
+            return f"{field} {source}:"
+        return f"{field}: '{model_name(source, self.checkpoints)}'"
+
+    def _load_pipeline(self, source: str, blame: str):
         from studio import tiny
 
         if source == tiny.TINY_MODEL_NAME:
@@ -219,19 +241,19 @@ class PipelineManager:
         path = self._local_path(source)
         if path.suffix.lower() in PICKLED_SUFFIXES:
             raise UnsafeCheckpoint(
-                f"--model {source}: '{path.suffix}' checkpoints are pickled and can run code when loaded; "
+                f"{blame} '{path.suffix}' checkpoints are pickled and can run code when loaded; "
                 "convert it to .safetensors or use a diffusers folder"
             )
         if path.is_dir():
             return self._load_folder(path), tiny.is_tiny_folder(path)
         if path.is_file():
             if path.suffix.lower() != ".safetensors":
-                raise ModelUnavailable(f"--model {source}: expected a .safetensors file or a diffusers folder")
+                raise ModelUnavailable(f"{blame} expected a .safetensors file or a diffusers folder")
             return self._load_single_file(path)
         if HUB_ID.match(source) and not source.startswith((".", "~")):
             return self._load_folder(self._download(source)), False
         raise ModelUnavailable(
-            f"--model {source}: no such file or folder, no checkpoint of that name in {self.checkpoints.folder}, "
+            f"{blame} no such file or folder, no checkpoint of that name in {self.checkpoints.folder}, "
             "and not a hub repo id like 'org/name'"
         )
 
@@ -285,7 +307,10 @@ class PipelineManager:
             raise ModelUnavailable(f"--model {repo_id}: the repo has no diffusers SDXL weights in safetensors format")
         return folder
 
-    def _snapshot(self, repo_id: str, revision: str, patterns) -> Path:
+    def _snapshot(self, repo_id: str, revision: str, patterns, local_copy: Path | None = None) -> Path:
+        """The hub repo's files in the models folder, fetched if need be. Failing that, ModelUnavailable says
+        how to get them: connect once, or (a registry model) copy them to `local_copy`, or (a checkpoint)
+        start with --model pointing at one."""
         from huggingface_hub import snapshot_download
 
         try:
@@ -299,10 +324,14 @@ class PipelineManager:
                 )
             )
         except Exception as error:  # every hub failure means the same thing to the user
+            instead = (
+                f"or copy its files into {local_copy}"
+                if local_copy is not None
+                else "or start with --model pointing at a local diffusers folder or .safetensors checkpoint"
+            )
             raise ModelUnavailable(
                 f"Could not get '{repo_id}' from the Hugging Face hub ({type(error).__name__}). "
-                f"Connect once so it can be downloaded into --models-dir ({self.settings.models_dir}), "
-                "or start with --model pointing at a local diffusers folder or .safetensors checkpoint."
+                f"Connect once so it can be downloaded into --models-dir ({self.settings.models_dir}), {instead}."
             ) from error
 
     def pipeline_for(self, mode: str, controlnets: tuple = (), unet=None):
@@ -342,7 +371,7 @@ class PipelineManager:
         local = self.settings.models_dir / "registry" / model.repo_id.replace("/", "--") / filename
         if local.is_file():
             return local
-        return self._snapshot(model.repo_id, model.revision, model.allow_patterns) / filename
+        return self._snapshot(model.repo_id, model.revision, model.allow_patterns, local.parent) / filename
 
     def registry_folder(self, model: registry.HubModel) -> Path:
         """A multi-file registry model (ControlNet, IP-Adapter): the folder holding its `allow_patterns`
@@ -351,7 +380,7 @@ class PipelineManager:
         local = self.settings.models_dir / "registry" / model.repo_id.replace("/", "--")
         if all((local / pattern).is_file() for pattern in model.allow_patterns):
             return local
-        return self._snapshot(model.repo_id, model.revision, model.allow_patterns)
+        return self._snapshot(model.repo_id, model.revision, model.allow_patterns, local)
 
     def _use_fp16_safe_vae(self, pipeline) -> None:
         """Swap in the fp16-fix VAE; if it cannot be had, decodes upcast to fp32 (see decode.py)."""
