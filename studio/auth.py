@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from studio.settings import SettingsError
 
 ANONYMOUS = "anonymous"
 MAX_AUTH_FILE_BYTES = 1024 * 1024
+MAX_TOKEN_NAMES = 1000  # names token holders may log in to the UI with, all tokens together, until restart
 
 
 def parse_credential(text: str, where: str = "--auth") -> tuple[str, str]:
@@ -93,6 +95,45 @@ class Auth:
             user, _, password = decoded.partition(":")
             return f"user:{user}" if self.check_password(user, password) else None
         return None
+
+
+class UiLogins:
+    """The UI's login check (gradio calls `check` with the typed name and password) and the owner each
+    logged-in name stands for (`owner_of`), so a user's UI and API calls are one owner with one set of images.
+
+    A user logs in with their name and password and is `user:<name>`. A token holder (token-only setups) logs
+    in with a name of their choosing and the token as password, and is that token's owner. gradio remembers
+    only the name, so a name is bound to the first token that logs in with it (until restart): another token
+    is refused that name, and no token may take a user's name.
+    """
+
+    def __init__(self, auth: Auth):
+        self.auth = auth
+        self._user_names = frozenset(user for user, _ in auth.users)
+        self._token_names: dict[str, str] = {}  # a name logged in with a token -> that token's owner
+        self._lock = threading.Lock()
+
+    def check(self, user: str, password: str) -> bool:
+        if self.auth.check_password(user, password):
+            return True
+        owner = self.auth.owner_of(f"Bearer {password}")
+        if owner == f"user:{user}":  # a user's derived token, under that user's own name
+            return True
+        if owner is None or not owner.startswith("token:") or user in self._user_names:
+            return False
+        with self._lock:
+            if user not in self._token_names and len(self._token_names) >= MAX_TOKEN_NAMES:
+                return False
+            return self._token_names.setdefault(user, owner) == owner
+
+    def owner_of(self, name: str | None) -> str | None:
+        """The owner a logged-in name stands for; None for a name nobody logged in with."""
+        if not name:
+            return None
+        if name in self._user_names:
+            return f"user:{name}"
+        with self._lock:
+            return self._token_names.get(name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 `build_app` is what `app.py` serves and what the tests start on 127.0.0.1. Auth (studio.auth) guards both:
 gradio's login page for the UI, basic or bearer auth for `/v1/*`. Only the outputs folder is served as
-files; CORS is off unless exact origins are configured.
+files, and with auth on only each user's own images in it (studio.file_guard); CORS is off unless exact
+origins are configured.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from studio.api import Catalog, create_api
-from studio.auth import Auth
+from studio.auth import Auth, UiLogins
+from studio.file_guard import OwnImagesOnly, gradio_login
 from studio.inputs import MAX_INPUT_BYTES
 from studio.jobqueue import JobQueue
 from studio.ui import build_ui
+from studio.ui.session import Owners
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +37,6 @@ class Served:
 
 def auth_of(settings) -> Auth:
     return Auth(users=tuple(settings.auth_users), tokens=tuple(settings.api_tokens))
-
-
-def ui_login(auth: Auth):
-    """gradio's login check: a user's password, or (for token-only setups) any name with an API token."""
-
-    def check(user: str, password: str) -> bool:
-        return auth.check_password(user, password) or auth.owner_of(f"Bearer {password}") not in (None, "anonymous")
-
-    return check
 
 
 def build_app(services, catalog: Catalog | None = None, jobs: JobQueue | None = None) -> Served:
@@ -59,16 +53,22 @@ def build_app(services, catalog: Catalog | None = None, jobs: JobQueue | None = 
             allow_headers=["Authorization", "Content-Type"],
         )
     app.router.on_shutdown.append(jobs.close)
-    blocks = build_ui(services, jobs)
+    logins = UiLogins(auth) if auth.enabled else None
+    blocks = build_ui(services, jobs, Owners(logins.owner_of if logins else None))
     gr.mount_gradio_app(
         app,
         blocks,
         path="/",
-        auth=ui_login(auth) if auth.enabled else None,
+        auth=logins.check if logins else None,
         allowed_paths=[str(settings.output_dir)],
         max_file_size=MAX_INPUT_BYTES,
         footer_links=["api", "gradio"],
     )
+    if logins:
+        login_of = gradio_login(app, blocks)
+        app.add_middleware(
+            OwnImagesOnly, output_dir=settings.output_dir, owner_of=lambda request: logins.owner_of(login_of(request))
+        )
     return Served(app, jobs, blocks)
 
 

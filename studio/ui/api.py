@@ -18,7 +18,7 @@ import gradio as gr
 from studio.jobqueue import JobQueue, JobState, QueueFull
 from studio.types import GenerationRequest, InvalidRequest, random_seed
 from studio.ui.events import QUEUE_CONCURRENCY
-from studio.ui.session import Session
+from studio.ui.session import NotLoggedIn, Owners, Session
 
 # How long one `/generate` call waits for its job; the job is cancelled if it takes longer.
 GENERATE_TIMEOUT_S = 3600
@@ -27,9 +27,10 @@ if TYPE_CHECKING:
     from studio.services import Services
 
 
-def add_generate_endpoint(services: "Services", jobs: JobQueue) -> None:
+def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners = Owners()) -> None:
     """Register `/generate` in the open `gr.Blocks`. Defaults are the request's declared defaults at the
-    loaded model's default size; `seed=None` draws a random seed (returned in `request`)."""
+    loaded model's default size; `seed=None` draws a random seed (returned in `request`). With logins on a
+    call is the logged-in user's (their images, their space); without, each call is its own owner."""
     info = services.manager.info
     defaults = GenerationRequest()
     default_width, default_height = info.default_size
@@ -45,6 +46,7 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue) -> None:
         cfg_scale: float = defaults.cfg_scale,
         sampler: str = defaults.sampler,
         model: str = "",
+        caller: gr.Request | None = None,
     ) -> dict:
         """Make images from a prompt and save them as PNGs with their settings in the metadata."""
         try:
@@ -62,7 +64,9 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue) -> None:
                     "model": model,  # '' = the model loaded when the job runs; a name from /v1/models switches
                 }
             )
-            job = jobs.submit(request, Session().owner_id())  # each call is its own owner
+            job = jobs.submit(request, owners.bind(Session(), caller))
+        except NotLoggedIn as error:
+            raise gr.Error(str(error), title="Not logged in") from None
         except InvalidRequest as error:
             raise gr.Error(str(error), title="Invalid setting") from None
         except QueueFull as error:

@@ -9,29 +9,41 @@ import gradio as gr
 from studio.jobqueue import JobQueue
 from studio.ui.api import add_generate_endpoint
 from studio.ui.compare_tab import wire_compare
-from studio.ui.events import history_items, wire_events
+from studio.ui.events import history_handler, wire_events
 from studio.ui.extra_events import file_dropdowns, file_refresher, wire_extra_events
 from studio.ui.input_events import wire_input_events
 from studio.ui.layout import build_layout
+from studio.ui.session import Owners, Session
 
 if TYPE_CHECKING:
     from studio.services import Services
 
 
-def build_ui(services: Services, jobs: JobQueue | None = None) -> gr.Blocks:
+def build_ui(services: Services, jobs: JobQueue | None = None, owners: Owners | None = None) -> gr.Blocks:
     """The studio's Blocks; the caller launches it (`demo.queue().launch(...)`) or mounts it
     (`studio.server.build_app`). `jobs` is the queue shared with the HTTP API; without one, the UI gets
-    its own (started here)."""
+    its own (started here). `owners` says whom an event acts for (the logged-in user when logins are on;
+    by default each browser session is its own owner and sees every image in History)."""
+    owners = owners or Owners()
     if jobs is None:
         jobs = JobQueue(services.engine, services.store).start()
     with gr.Blocks(title=f"SDXL Studio · {services.manager.info.name}", fill_width=True) as demo:
         widgets = build_layout(services)
-        wire_events(services, widgets, jobs)
+        wire_events(services, widgets, jobs, owners)
         wire_extra_events(services, widgets)
         wire_input_events(services, widgets, jobs)
         wire_compare(services, widgets)
-        add_generate_endpoint(services, jobs)
-        demo.load(lambda: history_items(services), outputs=widgets.history, api_visibility="private")
+        add_generate_endpoint(services, jobs, owners)
+
+        show_history = history_handler(services, owners)
+
+        def open_page(session: Session, request: gr.Request):
+            """The session learns whom it acts for (the logged-in user) and shows that owner's History."""
+            return session, show_history(session, request)
+
+        demo.load(
+            open_page, inputs=widgets.session, outputs=[widgets.session, widgets.history], api_visibility="private"
+        )
         dropdowns = file_dropdowns(widgets)
         demo.load(file_refresher(services), inputs=dropdowns, outputs=dropdowns, api_visibility="private")
     return demo

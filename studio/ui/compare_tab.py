@@ -110,13 +110,14 @@ def compare_handler(services: Services):
             "stop": True,
         }
 
+        store = services.store.space(session.owner_id())  # this user's own images (all of them without logins)
 
         def work(report):
             result = run_comparison(
-                services.engine, request, services.store, on_cell=report, on_progress=report, control=control
+                services.engine, request, store, on_cell=report, on_progress=report, control=control
             )
             paths = (
-                write_comparison(result, comparison_folder(services.settings.output_dir, request.base.seed))
+                write_comparison(result, comparison_folder(store.root, request.base.seed))
                 if result.cells
                 else {}
             )

@@ -37,7 +37,7 @@ from studio.ui.input_fields import input_values_from_request
 from studio.ui.layout import Widgets
 from studio.ui.messages import labelled, readable_text
 from studio.ui.preset_fields import performance_note
-from studio.ui.session import Session
+from studio.ui.session import NotLoggedIn, Owners, Session
 from studio.ui.uploads import uploaded_path
 
 if TYPE_CHECKING:
@@ -60,8 +60,23 @@ def gallery_items(records: list[ImageRecord]) -> list[tuple[str, str]]:
     return [(record.path, gallery_caption(record)) for record in records]
 
 
-def history_items(services: Services) -> list[tuple[str, str]]:
-    return [(r.path, gallery_caption(r)) for r in services.store.history(HISTORY_LIMIT)]
+def history_items(services: Services, owner: str | None) -> list[tuple[str, str]]:
+    """History: `owner`'s own saved images (every image when logins are off), none without an owner."""
+    if owner is None:
+        return []
+    return [(r.path, gallery_caption(r)) for r in services.store.space(owner).history(HISTORY_LIMIT)]
+
+
+def history_handler(services: Services, owners: Owners):
+    """`show_history(session, request)`: the History of whom the event acts for (see `Owners`)."""
+
+    def show_history(session: Session, request: gr.Request | None = None) -> list[tuple[str, str]]:
+        try:
+            return history_items(services, owners.bind(session, request))
+        except NotLoggedIn:
+            return []
+
+    return show_history
 
 
 def job_runner(widgets: Widgets, jobs: JobQueue):
@@ -122,9 +137,10 @@ def wire_job(
     panel: bool = True,
 ) -> None:
     """Wire a button whose handler runs a job (see `job_runner`), guarded: the handler itself locks the
-    buttons first and gives them back last, after an error too, with the history and the header refreshed
-    (a job may switch the model). The handler gets the session and every settings value (and, with `panel`,
-    every Input Image value) by name. `api_name` makes a programs' twin whose outputs are the job's alone."""
+    buttons first and gives them back last, after an error too, with the header refreshed (a job may switch
+    the model; History follows the gallery, see `wire_events`). The handler gets the session and every
+    settings value (and, with `panel`, every Input Image value) by name. `api_name` makes a programs' twin
+    whose outputs are the job's alone."""
     buttons = {widgets.generate: False, widgets.stop: True, widgets.skip: True}  # interactive while running
 
     def begin() -> dict:
@@ -134,7 +150,6 @@ def wire_job(
         return {
             **{button: gr.update(interactive=not running) for button, running in buttons.items()},
             widgets.preview: gr.update(value=None, visible=False),
-            widgets.history: history_items(services),
             widgets.banner: banner_html(services.manager.info),
         }
 
@@ -148,17 +163,19 @@ def wire_job(
         named = {"api_name": api_name, "api_visibility": "undocumented"}
         trigger(guarded_stream(action, handler), outputs=job_outputs(widgets), **named, **common)
         return
-    outputs = [*job_outputs(widgets), *buttons, widgets.history, widgets.banner]
+    outputs = [*job_outputs(widgets), *buttons, widgets.banner]
     trigger(guarded_stream(action, handler, begin, end), outputs=outputs, api_visibility="private", **common)
 
 
-def generate_handler(services: Services, run_job):
-    """Generate: the settings and the Input Image panel (by name) -> a request, run by `run_job`."""
+def generate_handler(services: Services, run_job, owners: Owners = Owners()):
+    """Generate: the settings and the Input Image panel (by name) -> a request, run by `run_job` for whom
+    the event acts for (`owners`; the logged-in user when logins are on, also for programs' `/ui_generate`)."""
 
-    def generate_in_ui(session: Session, **values: Any):
+    def generate_in_ui(session: Session, request: gr.Request | None = None, **values: Any):
+        owners.bind(session, request)
         # the model loaded now (presets switch it); input images are stored by hash for the request
-        request = request_from_values(values, services.manager.info, services.engine.inputs)
-        yield from run_job(session, request, "Generate")
+        generation = request_from_values(values, services.manager.info, services.engine.inputs)
+        yield from run_job(session, generation, "Generate")
 
     return generate_in_ui
 
@@ -223,9 +240,10 @@ def load_handler(services: Services, widgets: Widgets):
     return load_parameters
 
 
-def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
+def wire_events(services: Services, widgets: Widgets, jobs: JobQueue, owners: Owners = Owners()) -> None:
     settings = widgets.settings
-    generate_in_ui = generate_handler(services, job_runner(widgets, jobs))
+    generate_in_ui = generate_handler(services, job_runner(widgets, jobs), owners)
+    show_history = history_handler(services, owners)
     load_parameters = load_handler(services, widgets)
 
     def stop(session: Session) -> str | Any:
@@ -249,8 +267,10 @@ def wire_events(services: Services, widgets: Widgets, jobs: JobQueue) -> None:
     widgets.stop.click(guarded("Stop", stop), inputs=widgets.session, outputs=widgets.progress, queue=False, **private)
     widgets.skip.click(guarded("Skip", skip), inputs=widgets.session, outputs=widgets.progress, queue=False, **private)
     widgets.refresh_history.click(
-        guarded("Refresh", lambda: history_items(services)), outputs=widgets.history, **private
+        guarded("Refresh", show_history), inputs=widgets.session, outputs=widgets.history, **private
     )
+    # new images reach the gallery as they are saved: History shows them too
+    widgets.gallery.change(guarded("History", show_history), inputs=widgets.session, outputs=widgets.history, **private)
     # unprocessed: gradio's own image decoding would fail on a file that is not an image, before the
     # handler could say so; a refused file is cleared from the box
     widgets.load_image.upload(

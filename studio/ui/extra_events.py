@@ -151,8 +151,10 @@ def compare_expansion_handler(services: Services, widgets: Widgets):
             widgets.settings["seed"]: str(request.seed),
         }
 
+        store = services.store.space(session.owner_id())  # this user's own images (all of them without logins)
+
         def work(report):
-            return compare_expansion(services.engine, request, mode, services.store)
+            return compare_expansion(services.engine, request, mode, store)
 
         for item in follow_in_thread(work, name="expansion-compare"):
             if isinstance(item, Outcome):
