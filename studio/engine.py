@@ -19,7 +19,7 @@ from studio.edit.inpaint_model import inpaint_unet_for
 from studio.edit.tools import EditModels
 from studio.inputs import InputStore
 from studio.jobs import JobControl
-from studio.models import PipelineManager
+from studio.models import ModelUnavailable, PipelineManager
 from studio.performance import PERFORMANCE_MODES
 from studio.registry import SPEED_LORAS
 from studio.resolve import PromptLibraries, resolve_images
@@ -64,13 +64,13 @@ class Engine:
         # request's model is switched to under it (re-entered: a run holds it from the switch to its last image).
         self._busy = threading.RLock()
 
-    def switch_model(self, source: str):
+    def switch_model(self, source: str, field: str = "model"):
         """Load another checkpoint (a preset's), once the job in progress is done. If it cannot be had, the
-        loaded model stays and ModelUnavailable says why."""
+        loaded model stays and ModelUnavailable says why, naming `field`."""
         with self._busy:
             if source in (self.manager.info.name, self.manager.info.source):
                 return self.manager.info
-            return self.manager.load(source)
+            return self.manager.load(source, field)
 
     def validate(self, request: GenerationRequest) -> GenerationRequest:
         """Check the request against its limits, the sizes those of the model it names (not loaded for this);
@@ -89,7 +89,7 @@ class Engine:
         cannot be loaded, the loaded model stays and ModelUnavailable says why."""
         source = self.manager.source_for(request.model)
         if source != self.manager.info.source:
-            self.manager.load(source)
+            self.manager.load(source, "model")  # an error names the request's field, not --model
 
     def run(
         self,
@@ -170,7 +170,10 @@ class Engine:
         files = [(self.libraries.loras.path(lora.name), lora.weight) for lora in request.loras]
         speed_lora = PERFORMANCE_MODES[request.performance].speed_lora
         if speed_lora:
-            files.append((self.manager.registry_file(SPEED_LORAS[speed_lora]), 1.0))
+            try:
+                files.append((self.manager.registry_file(SPEED_LORAS[speed_lora]), 1.0))
+            except ModelUnavailable as error:  # say which setting needs it
+                raise ModelUnavailable(f"performance: {request.performance} needs its speed LoRA. {error}") from error
         self.manager.loras.activate(pipeline, files)
         inpaint_unet = inpaint_unet_for(self.manager, request)
         if inpaint_unet is not None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from studio.jobs import JobControl
 from studio.types import GenerationRequest, ImageRecord, ProgressEvent
+from studio.user_errors import is_user_error, log_failure
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ class JobQueue:
             try:
                 self._run(job)
             except Exception as error:
-                log.exception("job %s failed", job.id)
+                log_failure(log, f"job {job.id} failed", error)  # a user's mistake is one line, a bug a traceback
                 with self._changed:
                     job.error = _describe(error)
                     self._finish(job, JobState.FAILED)
@@ -339,10 +340,8 @@ class JobQueue:
 
 
 def _describe(error: BaseException) -> str:
-    from studio.types import InvalidRequest
-
-    if isinstance(error, InvalidRequest):
-        return str(error)
+    if is_user_error(error):
+        return str(error)  # written for the user: no class name in front
     if isinstance(error, MemoryError):
         return f"out of memory: {error}"
     return f"generation failed: {type(error).__name__}: {error}"

@@ -34,12 +34,26 @@ class LoraSwitch:
     def _load(self, target, path: Path, name: str) -> str | None:
         raise NotImplementedError
 
+    def _load_checked(self, target, path: Path, name: str) -> str | None:
+        """`_load`, with a file that is no LoRA (truncated, another kind of model) refused as bad input naming
+        it, instead of the loader's own error (a class name and the file's server path)."""
+        import torch
+
+        try:
+            return self._load(target, path, name)
+        except (InvalidRequest, torch.OutOfMemoryError):
+            raise
+        except (OSError, ValueError, RuntimeError, KeyError) as error:
+            raise InvalidRequest(
+                "loras", f"'{path.stem}' could not be read as a LoRA file; it may be damaged or not a LoRA"
+            ) from error
+
     def activate(self, target, files: LoraFiles) -> None:
         names, weights = [], []
         for path, weight in files:
             key = file_key(path)
             if key not in self._adapter_names:
-                self._adapter_names[key] = self._load(target, path, f"lora_{len(self._adapter_names)}")
+                self._adapter_names[key] = self._load_checked(target, path, f"lora_{len(self._adapter_names)}")
             if self._adapter_names[key] is not None:
                 names.append(self._adapter_names[key])
                 weights.append(weight)

@@ -28,6 +28,13 @@ class InvalidRequest(ValueError):
         self.message = message
 
 
+def number_text(number: float) -> str:
+    """A number as a person writes it: whole ones in full (9223372036854775807, never 9.22337e+18)."""
+    if isinstance(number, int) or (isinstance(number, float) and number.is_integer()):
+        return str(int(number))
+    return f"{number:g}"
+
+
 @dataclass(frozen=True)
 class Limit:
     """Inclusive bounds of a number (`low`..`high`, on a grid of `multiple_of`) or a string's length (`high`)."""
@@ -41,12 +48,13 @@ class Limit:
             if len(value) > self.high:
                 raise InvalidRequest(name, f"is {len(value)} characters long; at most {int(self.high)} are allowed")
             return
+        low, high = number_text(self.low), number_text(self.high)
         if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidRequest(name, f"must be a finite number between {self.low:g} and {self.high:g}")
+            raise InvalidRequest(name, f"must be a finite number between {low} and {high}")
         if not self.low <= value <= self.high:
-            raise InvalidRequest(name, f"is {value:g}; it must be between {self.low:g} and {self.high:g}")
+            raise InvalidRequest(name, f"is {number_text(value)}; it must be between {low} and {high}")
         if self.multiple_of and value % self.multiple_of:
-            raise InvalidRequest(name, f"is {value:g}; it must be a multiple of {self.multiple_of}")
+            raise InvalidRequest(name, f"is {number_text(value)}; it must be a multiple of {self.multiple_of}")
 
 
 def _limited(default: Any, limit: Limit, help: str) -> Any:
