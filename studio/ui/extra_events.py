@@ -176,7 +176,9 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
     settings, extras = widgets.settings, widgets.extras
     library = services.engine.libraries.styles
 
-    extras["preset"].input(
+    # `.change`, not `.input`: gradio's Dropdown fires `input` on a choice and again as it closes (so every
+    # preset ran twice), and on merely opening and closing it. Nothing else sets the preset dropdown.
+    extras["preset"].change(
         guarded(PRESET, preset_handler(services, widgets)),
         inputs=extras["preset"],
         outputs=[*settings.values(), widgets.banner, extras["performance_note"]],
@@ -205,7 +207,9 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
         ]
 
     style_outputs = [settings["styles"], extras["style_templates"], extras["style_previews"], extras["style_note"]]
-    for event in (extras["style_search"].input, settings["styles"].change):
+    # The search on `.change`: gradio's Textbox fires no `input` for deleted text, so an emptied search kept
+    # the list filtered. (`.change` runs the last value after a pending one; nothing else sets the search.)
+    for event in (extras["style_search"].change, settings["styles"].change):
         event(
             guarded("Styles", show_styles),
             inputs=[extras["style_search"], settings["styles"]],
