@@ -266,14 +266,21 @@ def test_a_studio_started_on_a_library_name_lists_it_once(root):
 def test_page_load_and_refresh_list_checkpoints_added_since_the_app_was_built(served_library, root):
     app, _, services = served_library
     dropdown = next(b for b in app.blocks.blocks.values() if getattr(b, "elem_id", None) == "studio-model")
-    relisting = [fn for fn in app.blocks.fns.values() if dropdown in fn.outputs and len(fn.outputs) == 6]
+    relisting = [
+        fn for fn in app.blocks.fns.values()
+        if dropdown in fn.outputs and {event for _block, event in fn.targets} & {"load", "click"}
+    ]  # fmt: skip
     assert {event for fn in relisting for _block, event in fn.targets} == {"load", "click"}
     added = root / "checkpoints" / "fifth.safetensors"
     save_tiny_single_file(added, seed=TINY_SEED + 4)
     try:
-        for fn in relisting:
-            model_update, *lora_updates = fn.fn(services.manager.info.name, *["None"] * (len(fn.outputs) - 1))
+        for fn in relisting:  # inputs and outputs by widget: the page load also updates banner and sizes
+            values = {"studio-model": services.manager.info.name, "studio-aspect-ratio": "64x64"}
+            updates = fn.fn(*[values.get(block.elem_id, "None") for block in fn.inputs])
+            by_id = {block.elem_id: update for block, update in zip(fn.outputs, updates)}
+            model_update = by_id["studio-model"]
             assert "fifth" in model_update["choices"] and model_update["value"] == services.manager.info.name
-            assert all(update["value"] == "None" for update in lora_updates)
+            loras = [update for elem_id, update in by_id.items() if elem_id and elem_id.startswith("studio-lora")]
+            assert len(loras) == 5 and all(update["value"] == "None" for update in loras)
     finally:
         added.unlink()

@@ -10,9 +10,10 @@ from studio.jobqueue import JobQueue
 from studio.ui.api import add_generate_endpoint
 from studio.ui.compare_tab import wire_compare
 from studio.ui.events import history_handler, wire_events
-from studio.ui.extra_events import file_dropdowns, file_refresher, wire_extra_events
+from studio.ui.extra_events import wire_extra_events
 from studio.ui.input_events import wire_input_events
 from studio.ui.layout import build_layout
+from studio.ui.page_load import wire_page_load
 from studio.ui.session import Owners, Session
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def build_ui(services: Services, jobs: JobQueue | None = None, owners: Owners | 
     owners = owners or Owners()
     if jobs is None:
         jobs = JobQueue(services.engine, services.store).start()
-    with gr.Blocks(title=f"SDXL Studio · {services.manager.info.name}", fill_width=True) as demo:
+    with gr.Blocks(title="SDXL Studio", fill_width=True) as demo:  # the banner names the model, kept current
         widgets = build_layout(services)
         wire_events(services, widgets, jobs, owners)
         wire_extra_events(services, widgets)
@@ -44,6 +45,5 @@ def build_ui(services: Services, jobs: JobQueue | None = None, owners: Owners | 
         demo.load(
             open_page, inputs=widgets.session, outputs=[widgets.session, widgets.history], api_visibility="private"
         )
-        dropdowns = file_dropdowns(widgets)
-        demo.load(file_refresher(services), inputs=dropdowns, outputs=dropdowns, api_visibility="private")
+        wire_page_load(demo, services, widgets)
     return demo

@@ -51,7 +51,10 @@ def build_setting_tab(services: Services, defaults: dict[str, Any], settings: Co
             performance_note(defaults["performance"]), elem_id="studio-performance-note"
         )
         settings["aspect_ratio"] = gr.Dropdown(
-            choices=aspect_ratio_choices(info), value=defaults["aspect_ratio"], label="Aspect ratio (width × height)"
+            choices=aspect_ratio_choices(info),
+            value=defaults["aspect_ratio"],
+            label="Aspect ratio (width × height)",
+            elem_id="studio-aspect-ratio",
         )
         settings["image_count"] = _slider("image_count", "Image count", defaults["image_count"], step=1)
         settings["negative_prompt"] = gr.Textbox(
