@@ -1,4 +1,5 @@
-"""The page's widgets, laid out Fooocus-style: results and prompt in the main column, settings at the side.
+"""The page's widgets, Fooocus-like: prompt and Generate, then the results, in the main column; settings at the
+side (below, on a phone).
 
 `build_layout` only creates components (inside an open `gr.Blocks`) and returns them by name; the events
 are wired in `studio.ui.events` (generation) and `studio.ui.extra_events` (presets, styles, LoRAs, expansion,
@@ -91,6 +92,23 @@ def build_layout(services: Services) -> Widgets:
     banner = gr.HTML(banner_html(info), css_template=BANNER_CSS, js_on_load=None, elem_id="studio-banner")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=520):
+            # Prompt and Generate/Stop first: the live preview and the gallery below them can never push them off
+            # the first screen (a 900-pixel-high window, a phone).
+            with gr.Row(equal_height=True):
+                settings["prompt"] = gr.Textbox(
+                    value=defaults["prompt"],
+                    label="Prompt",
+                    placeholder="Describe the picture, e.g. a lighthouse on a cliff at dusk, oil painting",
+                    lines=3,
+                    max_length=int(limit_of("prompt").high),
+                    scale=5,
+                    elem_id="studio-prompt",
+                )
+                with gr.Column(scale=1, min_width=160):
+                    generate = gr.Button("Generate", variant="primary", size="lg", elem_id="studio-generate")
+                    with gr.Row():
+                        stop = gr.Button("Stop", variant="stop", interactive=False, min_width=60, elem_id="studio-stop")
+                        skip = gr.Button("Skip", interactive=False, min_width=60, elem_id="studio-skip")
             with gr.Tabs():
                 with gr.Tab("Results", id="results"):
                     progress = gr.Markdown("Ready.", elem_id="studio-progress")
@@ -125,21 +143,6 @@ def build_layout(services: Services) -> Widgets:
                     )
                 with gr.Tab("Compare samplers", id="compare"):
                     compare = build_compare_tab()
-            with gr.Row(equal_height=True):
-                settings["prompt"] = gr.Textbox(
-                    value=defaults["prompt"],
-                    label="Prompt",
-                    placeholder="Describe the picture, e.g. a lighthouse on a cliff at dusk, oil painting",
-                    lines=3,
-                    max_length=int(limit_of("prompt").high),
-                    scale=5,
-                    elem_id="studio-prompt",
-                )
-                with gr.Column(scale=1, min_width=160):
-                    generate = gr.Button("Generate", variant="primary", size="lg", elem_id="studio-generate")
-                    with gr.Row():
-                        stop = gr.Button("Stop", variant="stop", interactive=False, min_width=60, elem_id="studio-stop")
-                        skip = gr.Button("Skip", interactive=False, min_width=60, elem_id="studio-skip")
             inputs: dict[str, Any] = {}
             input_panel = build_input_panel(inputs)
             _expansion_row(services, defaults, settings, extras)
