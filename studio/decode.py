@@ -3,6 +3,7 @@ latent preview."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import numpy as np
@@ -35,13 +36,17 @@ def latent_preview(latents: torch.Tensor) -> np.ndarray:
 VAE_TILING_PIXELS = 2048 * 2048
 
 
-def decode_latents(pipeline, latents: torch.Tensor, tiling_pixels: int = VAE_TILING_PIXELS) -> list:
+def decode_latents(
+    pipeline, latents: torch.Tensor, tiling_pixels: int = VAE_TILING_PIXELS, check: Callable[[], None] | None = None
+) -> list:
     """Decode to PIL images. fp16 VAEs that overflow are retried in fp32, so no image comes out black.
-    Pictures of more than `tiling_pixels` pixels are decoded tile by tile (see VAE_TILING_PIXELS)."""
+    Pictures of more than `tiling_pixels` pixels are decoded tile by tile (see VAE_TILING_PIXELS); `check()`
+    runs before each tile's decoder pass and may raise to end the decode there (Stop during a long decode)."""
     vae = pipeline.vae
     needs_upcast = vae.dtype == torch.float16 and vae.config.force_upcast
     scale = getattr(pipeline, "vae_scale_factor", 8)
-    with vae_tiling(vae, latents.shape[-2] * latents.shape[-1] * scale * scale > tiling_pixels):
+    tiled = latents.shape[-2] * latents.shape[-1] * scale * scale > tiling_pixels
+    with vae_tiling(vae, tiled), _checked_before(vae.decoder, check):
         image = _decode(vae, latents, torch.float32 if needs_upcast else vae.dtype)
         if not torch.isfinite(image).all() and vae.dtype != torch.float32:
             image = _decode(vae, latents, torch.float32)
@@ -60,6 +65,20 @@ def vae_tiling(vae, wanted: bool):
     finally:
         if wanted and not before:
             vae.disable_tiling()
+
+
+@contextmanager
+def _checked_before(module: torch.nn.Module, check: Callable[[], None] | None):
+    """`check()` before every forward pass of `module` inside the block: diffusers' tiled decode runs the
+    decoder once per tile and offers no other hook between tiles."""
+    if check is None:
+        yield
+        return
+    handle = module.register_forward_pre_hook(lambda _module, _inputs: check())
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 @torch.inference_mode()

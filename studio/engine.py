@@ -150,11 +150,11 @@ class Engine:
                     embeddings[key] = encode_prompts(pipeline, image_request.prompt, image_request.negative_prompt, image_request.cfg_scale)
                 started = time.perf_counter()
                 latents, plan = self._sample(pipeline, image_request, position, len(images), embeddings[key], on_progress, control)
-                if control.interrupted:
+                image = None if control.interrupted else self._decode(pipeline, latents, control)
+                if image is None:  # Stop or Skip, while sampling or between the tiles of a tiled decode
                     if not control.stopped:
                         skipped.append(position)
                     continue
-                image = latents if isinstance(latents, Image.Image) else decode_latents(pipeline, latents)[0]
                 for hook in plan.finish_hooks:  # e.g. an inpainted crop pasted back into the input image
                     image = hook(image)
                 latents = torch.zeros(0) if isinstance(latents, Image.Image) else latents
@@ -163,6 +163,22 @@ class Engine:
                 if on_image is not None:
                     on_image(position, run)
         return finished, skipped
+
+    @staticmethod
+    def _decode(pipeline, latents: torch.Tensor | Image.Image, control: JobControl) -> Image.Image | None:
+        """The picture (a plan's loop may have made it already), or None if Stop or Skip came during a tiled
+        decode: the job's control is checked before each tile."""
+        if isinstance(latents, Image.Image):
+            return latents
+
+        def check() -> None:
+            if control.interrupted:
+                raise Interrupted
+
+        try:
+            return decode_latents(pipeline, latents, check=check)[0]
+        except Interrupted:
+            return None
 
     def _activate_loras(self, pipeline, request: GenerationRequest) -> None:
         """The image's LoRAs (its own and its performance mode's speed LoRA), active on every UNet it samples

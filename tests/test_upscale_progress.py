@@ -121,3 +121,33 @@ def test_skip_during_an_upscale_drops_that_image_only(engine, tiny_request):
     result = engine.run(request, on_progress=on_progress, control=control)
     assert not result.stopped and result.skipped == (0,)
     assert len(result.images) == 1 and result.images[0].image.size == (128, 128)
+
+
+def test_stop_acts_between_the_tiles_of_a_tiled_vae_decode(tiny_services):
+    """A tiled decode (low-memory plans, very large pictures) checks the job before each tile's decoder pass."""
+    import torch
+
+    from studio.decode import decode_latents
+    from studio.sampling_plan import Interrupted
+
+    pipeline = tiny_services.manager.pipeline
+    channels = pipeline.vae.config.latent_channels
+    latents = torch.randn(1, channels, 160, 160, generator=torch.Generator().manual_seed(0))  # 4x4 tiles
+    decoded: list[int] = []
+    control = JobControl()
+
+    def check() -> None:
+        if len(decoded) == 2:
+            control.stop()
+        if control.interrupted:
+            raise Interrupted
+
+    counter = pipeline.vae.decoder.register_forward_hook(lambda *_: decoded.append(1))
+    try:
+        with pytest.raises(Interrupted):
+            decode_latents(pipeline, latents, tiling_pixels=0, check=check)
+    finally:
+        counter.remove()
+    assert len(decoded) == 2, "no tile is decoded after Stop"
+    assert not pipeline.vae.use_tiling and not pipeline.vae.decoder._forward_pre_hooks  # all as it was
+    assert decode_latents(pipeline, latents[..., :16, :16])[0].size == (32, 32)

@@ -153,7 +153,7 @@ def _upscale(engine, plan, request, image, mode) -> None:
                 tile, image=piece, strength=denoise, num_inference_steps=steps, width=piece.width, height=piece.height
             )
             context.check()  # a tile stopped part-way is not decoded
-            return decode_latents(engine.manager.pipeline, latents)[0]
+            return decode_latents(engine.manager.pipeline, latents, check=context.check)[0]
 
         return refine_tiles(enlarged, info.default_size, info.size_limit.multiple_of, refine, refining)
 
