@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from studio.expansion.factory import ExpanderCache
-from studio.expansion.protocol import compose_positive_prompt
+from studio.expansion.protocol import ExpansionError, compose_positive_prompt
 from studio.loras import LoraLibrary, extract_inline_loras, merge_loras
 from studio.performance import apply_performance
 from studio.settings import Settings
@@ -53,10 +53,19 @@ def resolve_images(request: GenerationRequest, libraries: PromptLibraries, size_
         positive = libraries.wildcards.expand(prompt, seed, index)
         negative = libraries.wildcards.expand(request.negative_prompt, seed, index)
         if request.expansion != "none":
-            positive = compose_positive_prompt(positive, libraries.expanders.get(request.expansion).expand(positive, seed))
+            positive = expanded_prompt(libraries, request.expansion, positive, seed)
         positive, negative = libraries.styles.apply(positive, negative, request.styles, seed)
         image = replace(
             request, prompt=positive, negative_prompt=negative, styles=(), expansion="none", loras=loras, seed=seed, image_count=1
         )
         images.append(validate_request(image, size_limit))
     return tuple(images)
+
+
+def expanded_prompt(libraries: PromptLibraries, mode: str, prompt: str, seed: int) -> str:
+    """`prompt` with its seeded expansion added; if the expander cannot be had, the error names the
+    Expansion setting (`expansion: ...`), which is what the user can change."""
+    try:
+        return compose_positive_prompt(prompt, libraries.expanders.get(mode).expand(prompt, seed))
+    except ExpansionError as error:
+        raise ExpansionError(f"expansion: {error}") from error

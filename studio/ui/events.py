@@ -201,8 +201,10 @@ def read_loadable(path: str) -> GenerationRequest:
         return read_request(image)
     except InvalidRequest as error:
         if error.field == "image":
-            raise InvalidRequest(LOAD, "this PNG holds no studio settings; only images saved by this studio can be loaded") from None
-        raise InvalidRequest(LOAD, f"its recorded settings are not valid ({labelled(error.field, error.message)})") from None
+            why = "this PNG holds no studio settings; only images saved by this studio can be loaded"
+        else:
+            why = f"its recorded settings are not valid ({labelled(error.field, error.message)})"
+        raise InvalidRequest(LOAD, why) from None
 
 
 def load_handler(services: Services, widgets: Widgets):

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.expansion.protocol import compose_positive_prompt
 from studio.expansion.side_by_side import compare_expansion
 from studio.performance import PERFORMANCE_MODES
 from studio.presets import load_presets
+from studio.resolve import expanded_prompt
 from studio.types import InvalidRequest
 from studio.ui.banner import banner_html
 from studio.ui.comparison import Outcome, follow_in_thread
 from studio.ui.events import gallery_items
 from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices, request_from_values
 from studio.ui.guard import guarded, guarded_stream, warn
-from studio.ui.messages import readable_text, user_message
+from studio.ui.messages import user_message
 from studio.ui.preset_fields import needs_model_switch, performance_note, preset_widget_values
 from studio.ui.session import Session
 from studio.ui.side_tabs import preview_folder
@@ -49,11 +49,11 @@ def switch_to_preset_model(services: Services, preset) -> bool:
     try:
         services.engine.switch_model(preset.model)
     except ModelUnavailable as error:
-        log.warning("preset %s: model %s unavailable: %s", preset.name, preset.model, error)
+        log.warning("preset %s: model %s unavailable: %s", preset.name, preset.model, error)  # why, for the admin
         warn(
             PRESET,
-            f"Preset: '{preset.name}' uses the model '{preset.model}', which is not available here, so "
-            f"'{current}' stays loaded ({readable_text(str(error)).rstrip('.')}).",
+            f"Preset: '{preset.name}' uses the model '{preset.model}', which is not available here (not downloaded, "
+            f"or offline), so '{current}' stays loaded and its other settings are applied.",
         )
         return False
     gr.Info(f"Loaded '{services.manager.info.name}' for preset '{preset.name}'.", title=PRESET)
@@ -135,8 +135,7 @@ def expand_handler(services: Services):
     def expand(**values: Any) -> str:
         mode = expansion_mode(values, "expand it")
         request = request_from_values({**values, "expanded_prompt": ""}, services.manager.info)
-        added = services.engine.libraries.expanders.get(mode).expand(request.prompt, request.seed)
-        return compose_positive_prompt(request.prompt, added)
+        return expanded_prompt(services.engine.libraries, mode, request.prompt, request.seed)
 
     return expand
 
@@ -234,7 +233,11 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
             return gr.skip()
 
     settings["model"].input(
-        guarded("Base model", choose_model), inputs=[settings["model"], settings["aspect_ratio"]], outputs=settings["aspect_ratio"], **PRIVATE
+        guarded("Base model", choose_model),
+        inputs=[settings["model"], settings["aspect_ratio"]],
+        outputs=settings["aspect_ratio"],
+        queue=False,  # at once: a Generate clicked right after must send a size the new list holds
+        **PRIVATE,
     )
 
     dropdowns = file_dropdowns(widgets)

@@ -155,7 +155,7 @@ def wire_input_events(services: Services, widgets: Widgets, jobs: JobQueue) -> N
     )
 
     image_boxes = [inputs[image] for image, *_ in IP_SLOTS] + [inputs["edit_mask"], inputs["uov_image"]]
-    wire_upload_checks([*image_boxes, panel.describe_image])
+    wire_upload_checks([*image_boxes, inputs["edit_image"], panel.describe_image])
 
     run_job = job_runner(widgets, jobs)
     for label, button in panel.uov_buttons.items():

@@ -98,6 +98,7 @@ def _inpaint_tab(defaults: dict, inputs: dict) -> None:
         height=420,
         elem_id="studio-edit-image",
     )
+    checked_image_box(inputs["edit_image"])
     with gr.Row(equal_height=True):
         inputs["inpaint_mode"] = gr.Dropdown(
             choices=[(INPAINT_MODE_LABELS.get(mode, mode), mode) for mode in INPAINT_MODES],

@@ -135,7 +135,7 @@ def build_layout(services: Services) -> Widgets:
                     refresh_history = gr.Button("Refresh", size="sm")
                     history = gr.Gallery(
                         label="Saved images, newest first",
-                        columns=6,
+                        columns=4,  # as the results: a caption (a seed, up to 19 digits) fits uncut
                         height=560,
                         object_fit="contain",
                         interactive=False,

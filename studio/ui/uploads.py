@@ -21,7 +21,7 @@ from studio.ui.guard import guarded
 UNDECODABLE = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
-def checked_image_box(box: gr.Image) -> gr.Image:
+def checked_image_box(box: gr.Image | gr.ImageEditor) -> gr.Image | gr.ImageEditor:
     """`box`, made to read an undecodable file as no image (`upload_check` tells the user). Done on the
     instance: a subclass of a gradio component makes gradio write a .pyi file beside this module on import."""
     decode = box.preprocess
@@ -37,8 +37,11 @@ def checked_image_box(box: gr.Image) -> gr.Image:
 
 
 def uploaded_path(payload: Any) -> str | None:
-    """The server path of an upload handed over unprocessed (gradio's FileData, as a dict), or None."""
+    """The server path of an upload handed over unprocessed (gradio's FileData as a dict; an image editor's
+    value: its background's), or None."""
     if isinstance(payload, dict):
+        if "background" in payload:
+            return uploaded_path(payload["background"])
         return payload.get("path")
     return payload if isinstance(payload, str) else None
 
@@ -53,7 +56,7 @@ def check_uploaded_image(path: str, field: str) -> None:
         raise InvalidRequest(field, "the file is not a readable image") from None
 
 
-def upload_check(box: gr.Image):
+def upload_check(box: gr.Image | gr.ImageEditor):
     """The handler of `box.upload` (wired with `preprocess=False`, so it sees the file as uploaded): nothing
     for an image; for anything else one warning naming the box, and the box emptied."""
     label = box.label or "Image"
@@ -67,6 +70,6 @@ def upload_check(box: gr.Image):
     return guarded(label, check, fallback=lambda: None)
 
 
-def wire_upload_checks(boxes: list[gr.Image]) -> None:
+def wire_upload_checks(boxes: list[gr.Image | gr.ImageEditor]) -> None:
     for box in boxes:
         box.upload(upload_check(box), inputs=box, outputs=box, preprocess=False, api_visibility="private")
