@@ -51,6 +51,8 @@ def parse_studio_metadata(text: str) -> GenerationRequest:
         data = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidRequest("metadata", f"is not valid JSON ({error.msg})") from None
+    except (ValueError, RecursionError):  # a number of thousands of digits, or `[[[[...` thousands deep
+        raise InvalidRequest("metadata", "holds a number too long or nesting too deep for a request") from None
     if not isinstance(data, dict) or not isinstance(data.get("request"), dict):
         raise InvalidRequest("metadata", "has no 'request' object")
     version = data.get("version")

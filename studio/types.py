@@ -57,6 +57,27 @@ class Limit:
             raise InvalidRequest(name, f"is {number_text(value)}; it must be a multiple of {self.multiple_of}")
 
 
+MAX_ECHO = 80  # characters of a client's value or key quoted back in an error
+
+
+def echo(value: Any) -> str:
+    """A client's value or key made safe to quote in an error: valid UTF-8 (a lone surrogate becomes
+    `\\ud800`) and at most MAX_ECHO characters."""
+    text = value if isinstance(value, str) else repr(value)
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 1] + "…"
+
+
+def check_text(name: str, value: str) -> str:
+    """`value`, if it can be written as UTF-8. JSON's `"\\ud800"` escape decodes to a lone surrogate, which is
+    no character: no PNG chunk, file or response can hold it, so it is refused here, at the boundary."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequest(name, "holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+    return value
+
+
 def _limited(default: Any, limit: Limit, help: str) -> Any:
     return field(default=default, metadata={"limit": limit, "help": help})
 
@@ -126,7 +147,7 @@ class EditSpec:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InvalidRequest(f"edit.{unknown[0]}", "is not an edit field")
+            raise InvalidRequest(f"edit.{echo(unknown[0])}", "is not an edit field")
         values = {}
         for name, value in data.items():
             if name == "outpaint_sides":
@@ -143,7 +164,7 @@ class EditSpec:
         choices = {"kind": EDIT_KINDS, "inpaint_mode": INPAINT_MODES, "vary_strength": VARY_STRENGTHS, "upscale": UPSCALE_MODES}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise InvalidRequest(f"edit.{name}", f"'{getattr(self, name)}' is unknown; choose one of: {', '.join(allowed)}")
+                raise InvalidRequest(f"edit.{name}", f"'{echo(getattr(self, name))}' is unknown; choose one of: {', '.join(allowed)}")
         if not self.image:
             raise InvalidRequest("edit.image", f"{self.kind} needs an input image")
         if self.kind == "inpaint" and not self.mask:
@@ -251,7 +272,7 @@ class GenerationRequest:
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
-            raise InvalidRequest(unknown[0], "is not a request field")
+            raise InvalidRequest(echo(unknown[0]), "is not a request field")
         values = {}
         for name, value in data.items():
             if name == "styles":
@@ -270,18 +291,19 @@ class GenerationRequest:
 def _text_list(name: str, value: Any) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
         raise InvalidRequest(name, "must be a list of names")
-    return tuple(value)
+    return tuple(check_text(f"{name}[{index}]", item) for index, item in enumerate(value))
 
 
 def _loras(value: Any) -> tuple[LoraWeight, ...]:
     if not isinstance(value, (list, tuple)):
         raise InvalidRequest("loras", "must be a list of {name, weight} objects")
     loras = []
-    for item in value:
+    for index, item in enumerate(value):
+        name = f"loras[{index}]"
         if not isinstance(item, dict) or set(item) - {"name", "weight"} or "name" not in item:
-            raise InvalidRequest("loras", "each LoRA must be an object with 'name' and 'weight'")
+            raise InvalidRequest(name, "must be an object with 'name' and 'weight'")
         loras.append(
-            LoraWeight(_coerce("loras.name", item["name"], str), _coerce("loras.weight", item.get("weight", 1.0), float))
+            LoraWeight(_coerce(f"{name}.name", item["name"], str), _coerce(f"{name}.weight", item.get("weight", 1.0), float))
         )
     return tuple(loras)
 
@@ -297,7 +319,7 @@ def _image_prompts(value: Any) -> tuple[ImagePrompt, ...]:
             raise InvalidRequest(name, "must be an object with at least 'image' and 'type'")
         unknown = sorted(set(item) - known)
         if unknown:
-            raise InvalidRequest(f"{name}.{unknown[0]}", "is not an image-prompt field")
+            raise InvalidRequest(f"{name}.{echo(unknown[0])}", "is not an image-prompt field")
         skip = item.get("skip_preprocess", False)
         if not isinstance(skip, bool):
             raise InvalidRequest(f"{name}.skip_preprocess", "must be true or false")
@@ -323,7 +345,7 @@ def validate_image_prompts(prompts: tuple[ImagePrompt, ...]) -> None:
         if not isinstance(prompt, ImagePrompt):
             raise InvalidRequest(name, "must be an ImagePrompt")
         if prompt.type not in IMAGE_PROMPT_TYPES:
-            raise InvalidRequest(f"{name}.type", f"'{prompt.type}' is unknown; choose one of: {', '.join(IMAGE_PROMPT_TYPES)}")
+            raise InvalidRequest(f"{name}.type", f"'{echo(prompt.type)}' is unknown; choose one of: {', '.join(IMAGE_PROMPT_TYPES)}")
         if not (isinstance(prompt.image, str) and len(prompt.image) == 64 and all(c in "0123456789abcdef" for c in prompt.image)):
             raise InvalidRequest(f"{name}.image", "must be the hash (64 hex digits) of a stored input image")
         for f in fields(ImagePrompt):
@@ -342,6 +364,10 @@ def _coerce(name: str, value: Any, expected: type) -> Any:
         return int(value)
     if not isinstance(value, expected) or isinstance(value, bool):
         raise InvalidRequest(name, f"must be {'a number' if expected in (int, float) else 'text'}")
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN and Infinity, or 1e999
+        raise InvalidRequest(name, "must be a finite number")
+    if isinstance(value, str):
+        check_text(name, value)
     return value
 
 
@@ -360,6 +386,7 @@ def limit_of(name: str) -> Limit:
 def validate_request(request: GenerationRequest, size_limit: Limit | None) -> GenerationRequest:
     """Check every field against its limit. `size_limit` is the loaded model's (tiny models allow small
     sizes); None checks everything but the size, before a model is loaded."""
+    _check_texts(request.to_dict())  # first: the messages below quote some of these values
     for f in fields(request):
         value = getattr(request, f.name)
         limit = size_limit if f.name in ("width", "height") else f.metadata.get("limit")
@@ -368,23 +395,36 @@ def validate_request(request: GenerationRequest, size_limit: Limit | None) -> Ge
         if limit is not None:
             limit.check(f.name, value)
     if request.sampler not in SAMPLER_NAMES:
-        raise InvalidRequest("sampler", f"'{request.sampler}' is unknown; choose one of: {', '.join(SAMPLER_NAMES)}")
+        raise InvalidRequest("sampler", f"'{echo(request.sampler)}' is unknown; choose one of: {', '.join(SAMPLER_NAMES)}")
     if len(request.styles) > MAX_STYLES:
         raise InvalidRequest("styles", f"has {len(request.styles)} styles; at most {MAX_STYLES} are allowed")
     if len(request.loras) > MAX_LORAS:
         raise InvalidRequest("loras", f"has {len(request.loras)} LoRAs; at most {MAX_LORAS} are allowed")
     for lora in request.loras:
-        LORA_WEIGHT_LIMIT.check(f"loras.{lora.name}.weight", lora.weight)
+        LORA_WEIGHT_LIMIT.check(f"loras.{echo(lora.name)}.weight", lora.weight)
     if request.expansion not in EXPANSION_MODES:
-        raise InvalidRequest("expansion", f"'{request.expansion}' is unknown; choose one of: {', '.join(EXPANSION_MODES)}")
+        raise InvalidRequest("expansion", f"'{echo(request.expansion)}' is unknown; choose one of: {', '.join(EXPANSION_MODES)}")
     if request.edit is not None:
         request.edit.check()
     validate_image_prompts(request.image_prompts)
     if request.performance not in PERFORMANCE_NAMES:
         raise InvalidRequest(
-            "performance", f"'{request.performance}' is unknown; choose one of: {', '.join(PERFORMANCE_NAMES)}"
+            "performance", f"'{echo(request.performance)}' is unknown; choose one of: {', '.join(PERFORMANCE_NAMES)}"
         )
     return request
+
+
+def _check_texts(data: Any, name: str = "") -> None:
+    """Every text in a request's data (`to_dict()`) must be writable as UTF-8; the error names its place,
+    e.g. `styles[2]` or `edit.image`."""
+    if isinstance(data, str):
+        check_text(name, data)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            _check_texts(value, f"{name}.{key}" if name else key)
+    elif isinstance(data, (list, tuple)):
+        for index, value in enumerate(data):
+            _check_texts(value, f"{name}[{index}]")
 
 
 @dataclass(frozen=True)
