@@ -3,59 +3,17 @@
 Plain prompts that fit in one 77-token chunk go through diffusers' own `encode_prompt`, exactly as a bare
 pipeline call would. Prompts with emphasis (`(word:1.3)`, `(word)`, `[word]`) or past 75 tokens go through
 compel, which weights tokens for both SDXL text encoders and encodes long prompts chunk by chunk instead of
-cutting them. The emphasis syntax is only rewritten into compel's own (`(word)1.3`); compel parses it.
+cutting them. The emphasis is parsed by studio.prompt_weights in linear time and handed to compel as weighted
+fragments (compel's own parser takes minutes on some prompts).
 """
 
 from __future__ import annotations
 
-import re
-
 import torch
 
+from studio.prompt_weights import has_emphasis, to_compel_syntax, weighted_fragments
+
 CLIP_CHUNK_TOKENS = 75  # 77 minus the start and end tokens
-EMPHASIS_UP = 1.1  # A1111: each ( ) multiplies attention by 1.1, each [ ] divides by it
-_EXPLICIT_WEIGHT = re.compile(r"^(.*):\s*(-?\d+(?:\.\d+)?)\s*$", re.DOTALL)
-
-
-def has_emphasis(text: str) -> bool:
-    return any(char in text for char in "()[]")
-
-
-def to_compel_syntax(text: str) -> str:
-    """Rewrite A1111 emphasis into compel's syntax: `(a:1.3)` -> `(a)1.3`, `(a)` -> `(a)1.1`,
-    `[a]` -> `(a)0.9091`. Escaped `\\(` and unmatched brackets stay literal text."""
-    out: list[str] = []
-    open_groups: list[tuple[str, int]] = []  # (bracket, index in out where its content starts)
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and index + 1 < len(text):
-            out.append(text[index : index + 2])
-            index += 2
-            continue
-        if char in "([":
-            open_groups.append((char, len(out) + 1))
-            out.append("(")
-        elif char == ")" and open_groups and open_groups[-1][0] == "(":
-            start = open_groups.pop()[1]
-            content = "".join(out[start:])
-            explicit = _EXPLICIT_WEIGHT.match(content)
-            if explicit:
-                out[start:] = [explicit.group(1)]
-                out.append(f"){float(explicit.group(2)):g}")
-            else:
-                out.append(f"){EMPHASIS_UP:g}")
-        elif char == "]" and open_groups and open_groups[-1][0] == "[":
-            open_groups.pop()
-            out.append(f"){1 / EMPHASIS_UP:.4f}")
-        elif char in "()[]":
-            out.append("\\" + char)
-        else:
-            out.append(char)
-        index += 1
-    for _, start in reversed(open_groups):  # an unclosed bracket is text, not emphasis
-        out[start - 1] = "\\("
-    return "".join(out)
 
 
 def token_count(pipeline, text: str) -> int:
@@ -90,8 +48,17 @@ def encode_prompts(pipeline, positive: str, negative: str, cfg_scale: float) -> 
 
 def _encode_with_compel(pipeline, positive: str, negative: str):
     from compel import CompelForSDXL
+    from compel.prompt_parser import Conjunction, FlattenedPrompt
 
     compel = CompelForSDXL(pipeline, device=str(pipeline._execution_device))
+    # compel parses each text it is given with its own parser, which costs time out of proportion to the
+    # text; it is handed ours instead, keyed by the compel-syntax text (which its pooled embedding still reads).
+    parsed = {
+        to_compel_syntax(text): Conjunction([FlattenedPrompt(list(weighted_fragments(text)))])
+        for text in ("", positive, negative)
+    }
+    for encoder in (compel.compel_1, compel.compel_2):
+        encoder.parse_prompt_string = parsed.__getitem__
     conditioning = compel(to_compel_syntax(positive), negative_prompt=to_compel_syntax(negative))
     negative_embeds, negative_pooled = conditioning.negative_embeds, conditioning.negative_pooled_embeds
     if not negative and pipeline.config.force_zeros_for_empty_prompt:
