@@ -23,6 +23,7 @@ from studio.models import ModelUnavailable, PipelineManager
 from studio.performance import PERFORMANCE_MODES
 from studio.registry import SPEED_LORAS
 from studio.resolve import PromptLibraries, resolve_images
+from studio.request_checks import check_names
 from studio.sampling_plan import Interrupted, LoopContext, SamplingPlan, Stage, Tile
 from studio.schedulers import build_scheduler
 from studio.types import (
@@ -74,8 +75,10 @@ class Engine:
 
     def validate(self, request: GenerationRequest) -> GenerationRequest:
         """Check the request against its limits, the sizes those of the model it names (not loaded for this);
-        InvalidRequest naming `model` if that model is not available."""
-        return validate_request(request, self.manager.info_for(request.model).size_limit)
+        InvalidRequest naming `model` if that model is not available, or the field of a name or input image
+        this studio does not have."""
+        request = validate_request(request, self.manager.info_for(request.model).size_limit)
+        return check_names(request, self.libraries, self.inputs)
 
     def resolve(self, request: GenerationRequest) -> tuple[GenerationRequest, ...]:
         """The request's images, each fully resolved (see resolve.py) and naming the loaded model, which makes

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from studio.library_names import is_library_name
-from studio.types import MAX_LORAS, InvalidRequest, LoraWeight
+from studio.types import MAX_LORAS, InvalidRequest, LoraWeight, echo
 
 INLINE_LORA = re.compile(r"<lora:([^:<>]+):\s*(-?\d+(?:\.\d+)?)\s*>")
 
@@ -25,7 +25,7 @@ class LoraLibrary:
         """The file of a LoRA named in a request; anything not a file in the folder is refused."""
         if not is_library_name(name) or name not in self.names():
             known = ", ".join(self.names()) or "none"
-            raise InvalidRequest("loras", f"'{name}' is not a LoRA in {self.folder} (known: {known})")
+            raise InvalidRequest("loras", f"'{echo(name)}' is not a LoRA in the loras folder (known: {known})")
         return self.folder / f"{name}.safetensors"
 
 

@@ -54,7 +54,7 @@ def test_a_style_changes_the_conditioning(tiny_services, tiny_request):
 def test_unknown_style_is_refused_by_name(tiny_services, tiny_request):
     with pytest.raises(InvalidRequest) as error:
         tiny_services.engine.run(replace(tiny_request, styles=("No Such Style",)))
-    assert error.value.field == "styles"
+    assert error.value.field == "styles[0]"
 
 
 def test_emphasis_changes_embeddings_only_where_emphasised(tiny_services):
@@ -118,7 +118,7 @@ def test_inline_lora_tag_equals_the_slot(tiny_services, tiny_request, loras):
 def test_loras_are_chosen_by_name_only(tiny_services, tiny_request, loras, name):
     with pytest.raises(InvalidRequest) as error:
         tiny_services.engine.run(replace(tiny_request, loras=(LoraWeight(name, 1.0),)))
-    assert error.value.field == "loras"
+    assert error.value.field == "loras[0].name"
 
 
 def test_lora_weight_limit(tiny_services, tiny_request, loras):
