@@ -18,7 +18,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -317,7 +319,8 @@ def slug(name: str) -> str:
 
 
 def write_comparison(result: ComparisonResult, folder: Path | str) -> dict[str, str]:
-    """Write grid.png, chart.png, filmstrip-<sampler>.png, metrics.json and metrics.csv; returns their paths."""
+    """Write grid.png, chart.png, filmstrip-<sampler>.png, metrics.json and metrics.csv, each atomically (a
+    reader never sees half a file); returns their paths."""
     from studio.compare_render import render_chart, render_filmstrip, render_grid
 
     folder = Path(folder)
@@ -328,11 +331,23 @@ def write_comparison(result: ComparisonResult, folder: Path | str) -> dict[str, 
         "metrics": folder / "metrics.json",
         "csv": folder / "metrics.csv",
     }
-    render_grid(result).save(paths["grid"])
-    render_chart(result).save(paths["chart"])
+    _write_atomically(paths["grid"], lambda file: render_grid(result).save(file, format="PNG"))
+    _write_atomically(paths["chart"], lambda file: render_chart(result).save(file, format="PNG"))
     for sampler in result.request.samplers:
         paths[f"filmstrip:{sampler}"] = folder / f"filmstrip-{slug(sampler)}.png"
-        render_filmstrip(result, sampler).save(paths[f"filmstrip:{sampler}"])
-    paths["metrics"].write_text(json.dumps(metrics_dict(result), indent=2), encoding="utf-8")
-    paths["csv"].write_text(metrics_csv(result), encoding="utf-8")
+        strip = render_filmstrip(result, sampler)
+        _write_atomically(paths[f"filmstrip:{sampler}"], lambda file, strip=strip: strip.save(file, format="PNG"))
+    metrics = json.dumps(metrics_dict(result), indent=2).encode("utf-8")
+    _write_atomically(paths["metrics"], lambda file: file.write(metrics))
+    _write_atomically(paths["csv"], lambda file: file.write(metrics_csv(result).encode("utf-8")))
     return {name: str(path) for name, path in paths.items()}
+
+
+def _write_atomically(path: Path, write: Callable[[Any], None]) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".saving-")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            write(file)
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)

@@ -107,6 +107,11 @@ class Job:
     started: float | None = None
     ended: float | None = None
     version: int = 0  # bumped on every change; `JobQueue.wait` waits for it to move
+    # Work other than making `request`'s images (a sampler comparison): run by the worker in its turn as
+    # `task(job, report_progress)`; what it returns is kept in `result`.
+    task: Callable[[Job, Callable[[ProgressEvent], None]], Any] | None = None
+    kind: str = "generate"
+    result: Any = None
 
 
 class JobQueue:
@@ -128,6 +133,7 @@ class JobQueue:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._waiting: deque[Job] = deque()
         self._changed = threading.Condition()
+        self._watchers: dict[str, list[Callable[[], None]]] = {}  # job id -> called once it finishes
         self._closed = False
         self._worker: threading.Thread | None = None
 
@@ -155,6 +161,11 @@ class JobQueue:
 
     def submit(self, request: GenerationRequest, owner: str) -> Job:
         """Queue a request (validated here: InvalidRequest for bad input) for `owner`; QueueFull when full."""
+        return self.submit_task(request, owner)
+
+    def submit_task(self, request: GenerationRequest, owner: str, task=None, kind: str = "generate") -> Job:
+        """Queue `task` (see `Job.task`; None makes `request`'s images) for `owner`, under the same limits as
+        any job; `request` (validated here) is what the task works from."""
         request = self.engine.validate(request)
         with self._changed:
             if self._closed:
@@ -169,7 +180,7 @@ class JobQueue:
                     f"queue full for you: {mine} of your jobs are waiting or running (at most {self.per_owner}); "
                     "wait for one to finish or cancel one"
                 )
-            job = Job(id=secrets.token_urlsafe(12), owner=owner, request=request)
+            job = Job(id=secrets.token_urlsafe(12), owner=owner, request=request, task=task, kind=kind)
             self._jobs[job.id] = job
             self._waiting.append(job)
             self._forget_old()
@@ -234,6 +245,25 @@ class JobQueue:
                 self._changed.wait(left)
             return True
 
+    def on_finished(self, job: Job, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback()` (non-blocking; from the thread that finishes the job) once `job` has finished, at
+        once if it has; returns a function that forgets it. For waiting without a thread (async long polls)."""
+        with self._changed:
+            if not job.state.finished:
+                self._watchers.setdefault(job.id, []).append(callback)
+
+                def forget() -> None:
+                    with self._changed:
+                        waiting = self._watchers.get(job.id, [])
+                        if callback in waiting:
+                            waiting.remove(callback)
+                        if not waiting:
+                            self._watchers.pop(job.id, None)
+
+                return forget
+        callback()
+        return lambda: None
+
     def counts(self) -> dict[str, int]:
         with self._changed:
             running = sum(1 for job in self._jobs.values() if job.state is JobState.RUNNING)
@@ -264,6 +294,15 @@ class JobQueue:
                 self._finish(job, JobState.CANCELLED if job.control.stopped else JobState.DONE)
 
     def _run(self, job: Job) -> None:
+        if job.task is not None:
+
+            def report(event: ProgressEvent) -> None:
+                with self._changed:
+                    job.progress = event
+                    self._touch(job)
+
+            job.result = job.task(job, report)
+            return
         request = job.request
         done = 0  # images of `job.request` already made (saved or skipped)
         retried = False
@@ -332,6 +371,8 @@ class JobQueue:
         job.ended = time.time()
         self._touch_all()
         job.version += 1
+        for callback in self._watchers.pop(job.id, ()):
+            callback()
 
     def _forget_old(self) -> None:
         finished = [job_id for job_id, job in self._jobs.items() if job.state.finished]
@@ -344,6 +385,8 @@ def _describe(error: BaseException) -> str:
         return str(error)  # written for the user: no class name in front
     if isinstance(error, MemoryError):
         return f"out of memory: {error}"
+    if isinstance(error, OSError):  # its text holds server paths
+        return f"generation failed: a file could not be read or written ({type(error).__name__})"
     return f"generation failed: {type(error).__name__}: {error}"
 
 
@@ -364,6 +407,7 @@ def job_summary(job: Job, position: int) -> dict[str, Any]:
         progress = {**(progress or {}), "fraction": 1.0}
     return {
         "id": job.id,
+        "kind": job.kind,
         "state": job.state.value,
         "position": position,
         "progress": progress,
