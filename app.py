@@ -29,6 +29,14 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         help="serve beyond this machine (default IP 0.0.0.0)",
     )
     parser.add_argument("--share", action="store_true", help="make a public Gradio share link")
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a name the server answers to besides localhost and the --listen address (repeatable); with "
+        "--listen on all interfaces and none given, any name is answered",
+    )
     parser.add_argument("--output-dir", type=Path, default=Settings().output_dir)
     parser.add_argument(
         "--auth", action="append", default=[], metavar="USER:PASS", help="a login for the UI and API (repeatable)"
@@ -73,6 +81,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         api_tokens=tuple(tokens),
         insecure=args.insecure,
         cors_origins=tuple(args.cors_origin),
+        allowed_hosts=tuple(args.allowed_host),
         **performance_settings(args),
     )
 

@@ -2,7 +2,8 @@
 
     POST   /v1/generate            a request object (as in a PNG's `studio` metadata) -> 202 {id, url, ...}
     GET    /v1/jobs                the caller's jobs
-    GET    /v1/jobs/{id}[?wait=s]  state, queue position, progress, image URLs and metadata
+    GET    /v1/jobs/{id}[?wait=s]  state, queue position, progress, image URLs and metadata (a long poll
+                                   waits on the event loop, holding no thread)
     GET    /v1/jobs/{id}/images/{n} the n-th saved PNG (with its metadata chunks)
     DELETE /v1/jobs/{id}           cancel (a running job stops after its step; saved images are kept)
     POST   /v1/metadata            {"image": base64 PNG} -> the request recorded in a studio PNG
@@ -10,15 +11,21 @@
            (/v1/models: the loaded model and every checkpoint of <models-dir>/checkpoints a request may name)
     POST   /v1/inputs, /v1/expand, /v1/compare   see studio/api_tools.py
 
-Every error is JSON `{"error": {"field": ..., "message": ...}}`: 400 unreadable body, 401 no or wrong
-credentials, 404 no such job/image (another user's job is reported the same way), 413 too large,
-422 a value outside its limits, 429 queue full. Bad input never gets a 500.
+A request is checked whole before anything is queued: every value against its limit, every text for valid
+Unicode (a lone surrogate such as JSON's "\\ud800" is refused), every style, LoRA (slot or inline
+`<lora:name:w>`), wildcard and input-image hash against what the studio has (studio.request_checks).
+
+Every error is JSON `{"error": {"field": ..., "message": ...}}`, its message free of server paths: 400
+unreadable body, 401 no or wrong credentials, 404 no such job/image/route (another user's job is reported the
+same way; `field` null for a route), 405 a method the route does not take (with `Allow`), 413 too large, 415
+a POST to /v1/* that is not `Content-Type: application/json`, 421 a Host header that is not a name the server
+is served under (see studio.api_guards and --allowed-host), 422 a value outside its limits or a name the
+studio does not have, 429 queue full. Bad input never gets a 500, and answers are strict JSON (no NaN).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -28,28 +35,23 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
+from studio.api_guards import ApiError, StrictJSONResponse, base64_field, error_response, parse_json_object, read_body
 from studio.auth import Auth
 from studio.inputs import MAX_INPUT_BYTES, ImageTooLarge, open_image
 from studio.jobqueue import Job, JobNotFound, JobQueue, QueueFull, job_summary
 from studio.schedulers import SAMPLER_NAMES, SAMPLERS
-from studio.types import GenerationRequest, InvalidRequest, random_seed
+from studio.types import GenerationRequest, InvalidRequest, check_text, echo, random_seed
 
 log = logging.getLogger(__name__)
 
 MAX_JSON_BYTES = 256 * 1024  # a request object is well under 20 KB even with two 4,000-character prompts
 MAX_UPLOAD_BODY_BYTES = MAX_INPUT_BYTES * 4 // 3 + 64 * 1024  # an input image's base64 in a JSON object
 MAX_WAIT_S = 60  # longest long poll of GET /v1/jobs/{id}?wait=
-MAX_ECHO = 80  # characters of a bad value quoted back in an error
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, field_name: str | None, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.field, self.message, self.headers = status, field_name, message, headers
 
 
 @dataclass(frozen=True)
@@ -76,45 +78,7 @@ class Catalog:
         return cls(styles=styles, presets=presets)
 
 
-def _error(status: int, field_name: str | None, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"field": field_name, "message": message}}, status_code=status, headers=headers)
-
-
-def _shorten(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= MAX_ECHO else text[: MAX_ECHO - 1] + "…"
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes `limit` bytes (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        raise ApiError(413, "body", f"is larger than {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, "body", f"is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def parse_json_object(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        raise ApiError(400, "body", "is empty; send a JSON object")
-    try:
-        data = json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ApiError(400, "body", "is not UTF-8 text; send a JSON object") from None
-    except json.JSONDecodeError as error:
-        raise ApiError(
-            400, "body", f"is not valid JSON ({error.msg} at line {error.lineno} column {error.colno})"
-        ) from None
-    except (ValueError, RecursionError):  # numbers with thousands of digits, absurd nesting
-        raise ApiError(400, "body", "is not JSON this server reads (a number too long or nesting too deep)") from None
-    if not isinstance(data, dict):
-        raise ApiError(422, "body", f"must be a JSON object, not {type(data).__name__}")
-    return data
+_error = error_response
 
 
 def request_from_json(data: dict[str, Any], models) -> GenerationRequest:
@@ -128,7 +92,7 @@ def request_from_json(data: dict[str, Any], models) -> GenerationRequest:
         data["model"] = models.info.name
     if not isinstance(data["model"], str):
         raise InvalidRequest("model", "must be text: a name from GET /v1/models")
-    info = models.info_for(data["model"])  # InvalidRequest naming `model` for anything not available
+    info = models.info_for(check_text("model", data["model"]))  # InvalidRequest naming `model` for anything not available
     data.setdefault("width", info.default_size[0])
     data.setdefault("height", info.default_size[1])
     return GenerationRequest.from_dict(data)
@@ -159,19 +123,6 @@ def request_schema(default_size: tuple[int, int]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": ["prompt"], "additionalProperties": False}
 
 
-def base64_field(data: dict[str, Any], field: str, kind: str = "image") -> bytes:
-    """The bytes of a base64 text field (a `data:` URL prefix allowed); 422 naming the field otherwise."""
-    encoded = data.get(field)
-    if not isinstance(encoded, str):
-        raise ApiError(422, field, f"must be a base64-encoded {kind} (text)")
-    if encoded.startswith("data:"):
-        encoded = encoded.partition(",")[2]
-    try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(422, field, "is not valid base64") from None
-
-
 def read_upload(data: dict[str, Any]) -> GenerationRequest:
     """The request recorded in an uploaded studio PNG (`{"image": base64}`), checked in bytes and pixels
     before any pixel is decoded."""
@@ -186,7 +137,7 @@ def read_upload(data: dict[str, Any]) -> GenerationRequest:
         except (OSError, SyntaxError, ValueError, EOFError) as error:  # truncated or corrupt chunks
             if isinstance(error, InvalidRequest):
                 raise
-            raise ApiError(422, "image", f"is a damaged PNG ({str(error)[:MAX_ECHO]})") from None
+            raise ApiError(422, "image", f"is a damaged PNG ({type(error).__name__})") from None
 
 
 def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = None) -> FastAPI:
@@ -201,6 +152,7 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
         docs_url="/v1/docs",
         redoc_url=None,
         openapi_url="/v1/openapi.json",
+        default_response_class=StrictJSONResponse,
     )
 
     @app.exception_handler(ApiError)
@@ -225,7 +177,7 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
     async def http_error(_request, error: StarletteHTTPException):
         return _error(error.status_code, None, str(error.detail), getattr(error, "headers", None))
 
-    def owner(request: Request) -> str:
+    async def owner(request: Request) -> str:  # async: a few hashes, no reason to take a worker thread
         found = auth.owner_of(request.headers.get("authorization"))
         if found is None:
             raise ApiError(
@@ -249,6 +201,11 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
             }
             for n, record in enumerate(list(job.records))
         ]
+        try:  # answers must be strict JSON: a job that cannot be written is reported, never a 500
+            json.dumps(view, allow_nan=False)
+        except (TypeError, ValueError):
+            log.exception("job %s cannot be shown", job.id)
+            view = {"id": job.id, "state": job.state.value, "error": "this job's record cannot be shown"}
         return view
 
     def find(job_id: str, who: str) -> Job:
@@ -258,7 +215,7 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
             raise ApiError(404, "id", "no such job") from None
 
     @app.get("/health", tags=["meta"])
-    def health() -> dict[str, Any]:
+    async def health() -> dict[str, Any]:  # on the event loop: answers however busy the thread pool is
         return {"status": "ok", "queue": jobs.counts()}
 
     @app.post(
@@ -293,7 +250,7 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
         return [job_view(job) for job in jobs.jobs_of(who)]
 
     @app.get("/v1/jobs/{job_id}", tags=["jobs"])
-    def get_job(
+    async def get_job(
         job_id: str,
         wait: float = Query(
             0, ge=0, le=MAX_WAIT_S, description="seconds to wait for the job to finish before answering"
@@ -303,7 +260,7 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
         """The job now, or once it has finished if that is within `wait` seconds (long polling)."""
         job = find(job_id, who)
         if wait > 0:
-            jobs.wait_finished(job, wait)
+            await wait_finished(jobs, job, wait)
         return job_view(job)
 
     @app.delete("/v1/jobs/{job_id}", tags=["jobs"])
@@ -316,8 +273,8 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
         """The PNG itself, metadata chunks included. `index` counts from 0."""
         job = find(job_id, who)
         records = list(job.records)
-        if not index.isdigit() or int(index) >= len(records):
-            raise ApiError(404, "index", f"no image {_shorten(index)} in this job ({len(records)} saved so far)")
+        if not (index.isascii() and index.isdigit()) or int(index) >= len(records):  # "²".isdigit() is true
+            raise ApiError(404, "index", f"no image '{echo(index)}' in this job ({len(records)} saved so far)")
         path = Path(records[int(index)].path).resolve()
         if output_root not in path.parents or not path.is_file():
             raise ApiError(404, "index", "the image is no longer in the outputs folder")
@@ -362,5 +319,51 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
 
     from studio.api_tools import add_tool_routes
 
-    add_tool_routes(app, services, owner)
+    add_tool_routes(app, services, owner, jobs)
+    add_unknown_routes(app)  # last: only what no route above took
     return app
+
+
+async def wait_finished(jobs: JobQueue, job: Job, timeout: float) -> None:
+    """Wait up to `timeout` seconds for `job` to finish without holding a thread: the job queue's worker
+    wakes this event loop when it finishes the job (a long poll must not take one of the shared threads)."""
+    loop = asyncio.get_running_loop()
+    finished = asyncio.Event()
+
+    def wake() -> None:
+        try:
+            loop.call_soon_threadsafe(finished.set)
+        except RuntimeError:  # the loop has closed (the server stopped): nobody is waiting any more
+            pass
+
+    forget = jobs.on_finished(job, wake)
+    try:
+        await asyncio.wait_for(finished.wait(), timeout)
+    except asyncio.TimeoutError:
+        pass
+    finally:
+        forget()
+
+
+def add_unknown_routes(app: FastAPI) -> None:
+    """Unknown `/v1` paths and methods (and /health's) answer in the documented error shape (404, 405 with
+    `Allow`), not as the UI mounted at `/` would."""
+    routes = list(app.router.routes)
+    methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    @app.api_route("/health", methods=methods, include_in_schema=False)
+    @app.api_route("/v1", methods=methods, include_in_schema=False)
+    @app.api_route("/v1/{path:path}", methods=methods, include_in_schema=False)
+    async def unknown(request: Request):
+        allowed = sorted(
+            {
+                method
+                for route in routes
+                if route.matches(request.scope)[0] is Match.PARTIAL
+                for method in getattr(route, "methods", None) or ()
+            }
+        )
+        if allowed:
+            message = f"{request.method} is not allowed here; use {', '.join(allowed)}"
+            raise ApiError(405, None, message, {"Allow": ", ".join(allowed)})
+        raise ApiError(404, None, "no such route; the API's routes are listed at /v1/docs")

@@ -3,9 +3,10 @@
     POST /v1/inputs   {"image": base64}  -> {"image": hash}: store an input image (image prompt, mask,
                       image to edit); requests then name it by that hash
     POST /v1/expand   {"prompt", "seed", "mode": "local"|"llm"} -> {"expansion", "prompt"}
-    POST /v1/compare  {"request": {...}, "samplers": [...], "step_counts": [...]} -> grid, chart, metrics
-                      -> {"grid": base64 PNG, "folder", "metrics"} once the grid is done (the engine runs
-                      it between queued jobs; cells, chart and CSV stay in the output folder)
+    POST /v1/compare  {"request": {...}, "samplers": [...], "step_counts": [...]}
+                      -> {"id", "grid": base64 PNG, "folder", "metrics"} once the grid is done: it is a job
+                      of the shared queue (its per-user limits, 429 when full; GET/DELETE /v1/jobs/{id}
+                      while it runs), made in a folder of its own (cells, chart and CSV stay there)
     GET  /v1/loras, /v1/performance
 """
 
@@ -20,27 +21,21 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
-from studio.api import (
-    MAX_JSON_BYTES,
-    MAX_UPLOAD_BODY_BYTES,
-    ApiError,
-    base64_field,
-    parse_json_object,
-    read_body,
-    request_from_json,
-)
-from studio.inputs import decode_image
-from studio.types import InvalidRequest, limit_of, random_seed
+from studio.api import MAX_JSON_BYTES, MAX_UPLOAD_BODY_BYTES, request_from_json, wait_finished
+from studio.api_guards import ApiError, base64_field, parse_json_object, read_body
+from studio.inputs import INPUT_FORMATS, decode_image
+from studio.jobqueue import JobState, QueueFull
+from studio.types import InvalidRequest, check_text, echo, limit_of, random_seed
 
 
 def decode_base64_image(data: dict[str, Any], field: str = "image"):
-    return decode_image(base64_field(data, field), field)
+    return decode_image(base64_field(data, field), field, formats=INPUT_FORMATS)
 
 
 def _only_fields(data: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ApiError(422, unknown[0], f"is not a field of this route (fields: {', '.join(sorted(allowed))})")
+        raise ApiError(422, echo(unknown[0]), f"is not a field of this route (fields: {', '.join(sorted(allowed))})")
 
 
 def _relative_paths(data: Any, root: Path) -> Any:
@@ -54,7 +49,31 @@ def _relative_paths(data: Any, root: Path) -> Any:
     return data
 
 
-def add_tool_routes(app: FastAPI, services, owner) -> None:
+def comparison_task(engine, comparison, store, root: Path):
+    """The job-queue task of a sampler comparison (see `JobQueue.submit_task`): its cells, grid, chart and
+    metrics go to a folder of its own (the job id is in its name, and it is created, never reused), so two
+    comparisons with one seed in one second never share a folder. Returns the API's answer."""
+    from studio.compare import metrics_dict, run_comparison, write_comparison
+    from studio.outputs import OutputStore
+
+    def run(job, report) -> dict[str, Any]:
+        folder = store.root / "compare" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{comparison.base.seed}_{job.id}"
+        folder.mkdir(parents=True, exist_ok=False)
+        result = run_comparison(engine, comparison, store=OutputStore(folder), on_progress=report, control=job.control)
+        grid = b""
+        if result.cells:
+            grid = Path(write_comparison(result, folder)["grid"]).read_bytes()
+        return {
+            "id": job.id,
+            "grid": base64.b64encode(grid).decode("ascii") if grid else None,  # PNG
+            "folder": str(folder.relative_to(root)),  # under the server's output folder
+            "metrics": _relative_paths(metrics_dict(result), root),
+        }
+
+    return run
+
+
+def add_tool_routes(app: FastAPI, services, owner, jobs) -> None:
     engine = services.engine
 
     @app.get("/v1/loras", tags=["lists"])
@@ -84,6 +103,7 @@ def add_tool_routes(app: FastAPI, services, owner) -> None:
         seed = random_seed() if data.get("seed") is None else data["seed"]
         if not isinstance(prompt, str):
             raise InvalidRequest("prompt", "must be text")
+        check_text("prompt", prompt)
         limit_of("prompt").check("prompt", prompt)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise InvalidRequest("seed", "must be a whole number")
@@ -98,8 +118,9 @@ def add_tool_routes(app: FastAPI, services, owner) -> None:
 
     @app.post("/v1/compare", tags=["tools"])
     async def compare(request: Request, who: str = Depends(owner)) -> dict[str, Any]:
-        from studio.compare import ComparisonRequest, metrics_dict, run_comparison, write_comparison
-        from studio.outputs import OutputStore
+        """Queue a comparison and answer once it is done (the wait holds no server thread)."""
+        from studio.compare import ComparisonRequest, validate_comparison
+        from studio.user_errors import is_user_error
 
         data = parse_json_object(await read_body(request, MAX_JSON_BYTES))
         _only_fields(data, {"request", "samplers", "step_counts"})
@@ -111,17 +132,32 @@ def add_tool_routes(app: FastAPI, services, owner) -> None:
             raise InvalidRequest("samplers", "must be a list of sampler names")
         if not isinstance(steps, list) or not all(isinstance(n, int) and not isinstance(n, bool) for n in steps):
             raise InvalidRequest("step_counts", "must be a list of whole numbers")
-        comparison = ComparisonRequest(replace(base, image_count=1), tuple(samplers), tuple(steps))
-        folder = services.store.root / "compare" / f"{datetime.now():%Y-%m-%d_%H-%M-%S}_{base.seed}"
+        for index, name in enumerate(samplers):
+            check_text(f"samplers[{index}]", name)
+        comparison = validate_comparison(
+            ComparisonRequest(replace(base, image_count=1), tuple(samplers), tuple(steps)),
+            services.manager.info_for(base.model).size_limit,
+        )
+        failure: list[BaseException] = []
+        run = comparison_task(engine, comparison, services.store.space(who), services.store.root)
 
-        def work() -> dict[str, Any]:
-            result = run_comparison(engine, comparison, store=OutputStore(folder))
-            files = write_comparison(result, folder)
-            grid = (folder / Path(files["grid"]).name).read_bytes()
-            return {
-                "grid": base64.b64encode(grid).decode("ascii"),  # PNG
-                "folder": str(folder.relative_to(services.store.root)),  # under the server's output folder
-                "metrics": _relative_paths(metrics_dict(result), services.store.root),
-            }
+        def task(job, report):
+            try:
+                return run(job, report)
+            except Exception as error:
+                failure.append(error)
+                raise
 
-        return await run_in_threadpool(work)
+        try:
+            job = await run_in_threadpool(jobs.submit_task, comparison.base, who, task, "compare")
+        except QueueFull as error:
+            raise ApiError(429, "queue", str(error)) from None
+        await wait_finished(jobs, job, None)
+        if job.state is JobState.FAILED:
+            error = failure[0] if failure else None
+            if error is not None and is_user_error(error):
+                raise ApiError(422, getattr(error, "field", "request"), getattr(error, "message", str(error)))
+            raise ApiError(500, None, "the comparison failed; the server's log says why")
+        if job.result is None:
+            raise ApiError(409, "id", f"comparison {job.id} was cancelled before it started")
+        return job.result

@@ -19,7 +19,10 @@ from PIL import Image
 
 from studio.types import InvalidRequest
 
-MAX_INPUT_BYTES = 20 * 1024 * 1024
+MAX_INPUT_BYTES = 20 * 1024 * 1024  # 20 MB (MiB): the one upload limit (API, UI and README say this)
+# What the API takes as an input image: the common lossless and photo formats, decoded by Pillow's own code
+# (no EPS, which Pillow hands to Ghostscript, and none of its rarely used decoders).
+INPUT_FORMATS = ("PNG", "JPEG", "WEBP")
 MAX_INPUT_PIXELS = 4096 * 4096
 IMAGE_HASH = re.compile(r"^[0-9a-f]{64}$")
 IMAGE_MODES = ("RGB", "RGBA", "L")
@@ -43,7 +46,7 @@ def open_image(data: bytes, field: str, formats: tuple[str, ...] | None = None) 
     if not data:
         raise InvalidRequest(field, "is empty (0 bytes)")
     if len(data) > MAX_INPUT_BYTES:
-        raise ImageTooLarge(field, f"is {len(data) / 1e6:.1f} MB; at most {MAX_INPUT_BYTES / 1e6:.0f} MB are allowed")
+        raise ImageTooLarge(field, f"is {len(data) / 2**20:.1f} MB; at most {MAX_INPUT_BYTES // 2**20} MB are allowed")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own pixel limit follows
@@ -57,9 +60,10 @@ def open_image(data: bytes, field: str, formats: tuple[str, ...] | None = None) 
     return image
 
 
-def decode_image(data: bytes, field: str) -> Image.Image:
-    """Decode untrusted image bytes into a loaded RGB/RGBA/L image, or raise InvalidRequest naming `field`."""
-    image = open_image(data, field)
+def decode_image(data: bytes, field: str, formats: tuple[str, ...] | None = None) -> Image.Image:
+    """Decode untrusted image bytes (of one of `formats`, any Pillow reads if None) into a loaded RGB/RGBA/L
+    image, or raise InvalidRequest naming `field`."""
+    image = open_image(data, field, formats)
     try:
         image.load()
     except (OSError, ValueError, SyntaxError) as error:

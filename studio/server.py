@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gradio as gr
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from studio.api import Catalog, create_api
+from studio.api_guards import AllowedHosts, RequestGuards
 from studio.auth import Auth, UiLogins
 from studio.file_guard import OwnImagesOnly, gradio_login
 from studio.inputs import MAX_INPUT_BYTES
@@ -33,6 +34,7 @@ class Served:
     app: FastAPI
     jobs: JobQueue
     blocks: gr.Blocks
+    hosts: AllowedHosts = field(default_factory=AllowedHosts)  # the names it answers to (a share link adds one)
 
 
 def auth_of(settings) -> Auth:
@@ -69,14 +71,21 @@ def build_app(services, catalog: Catalog | None = None, jobs: JobQueue | None = 
         app.add_middleware(
             OwnImagesOnly, output_dir=settings.output_dir, owner_of=lambda request: logins.owner_of(login_of(request))
         )
-    return Served(app, jobs, blocks)
+    hosts = AllowedHosts.for_settings(settings)
+    app.add_middleware(RequestGuards, hosts=hosts)  # added last, so it runs first: Host and Content-Type checks
+    return Served(app, jobs, blocks, hosts)
 
 
-def open_share_link(port: int) -> str:
-    """A public gradio share link to the local server (needs the internet; Colab uses this)."""
+def open_share_link(port: int, hosts: AllowedHosts | None = None) -> str:
+    """A public gradio share link to the local server (needs the internet; Colab uses this); its host name
+    is added to `hosts`, the names the server answers to."""
+    from urllib.parse import urlsplit
+
     from gradio import networking
 
     url = networking.setup_tunnel("127.0.0.1", port, secrets.token_urlsafe(32), None, None)
+    if hosts is not None and urlsplit(url).hostname:
+        hosts.add(urlsplit(url).hostname)
     print(f"Public URL (protected by --auth): {url}", flush=True)
     return url
 
@@ -89,7 +98,7 @@ def serve(served: Served, settings) -> None:
 
         def share() -> None:
             try:
-                open_share_link(settings.port)
+                open_share_link(settings.port, served.hosts)
             except Exception as error:  # noqa: BLE001 - the local server keeps running
                 log.error("could not open a share link: %s", error)
 

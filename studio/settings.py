@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +14,7 @@ DEFAULT_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 DEFAULT_PORT = 7865
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+ALLOWED_HOST = re.compile(r"[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]")  # a name or IPv4 address, or [IPv6]; no port
 
 
 class SettingsError(ValueError):
@@ -37,6 +39,9 @@ class Settings:
     api_tokens: tuple[str, ...] = ()
     insecure: bool = False  # allow --listen/--share without auth, explicitly
     cors_origins: tuple[str, ...] = ()  # exact origins allowed to call the API from a browser; never "*"
+    # Names the server answers to besides the loopback ones and the --listen address (see studio.api_guards);
+    # with --listen on all interfaces and none given, any name is answered.
+    allowed_hosts: tuple[str, ...] = ()
     # GPU speed and memory (see studio.performance_policy): fast-path switches and the --vram plan.
     fast_path: FastPath = field(default_factory=FastPath)
     vram: str = "auto"
@@ -58,6 +63,11 @@ class Settings:
             )
         if any(origin.strip() in ("*", "") or "*" in origin for origin in self.cors_origins):
             raise SettingsError("--cors-origin must name exact origins like https://example.com, never '*'")
+        for name in self.allowed_hosts:
+            if not ALLOWED_HOST.fullmatch(name):
+                raise SettingsError(
+                    f"--allowed-host must be a host name or IP address like studio.example.com, not '{name}'"
+                )
         object.__setattr__(self, "models_dir", Path(self.models_dir).expanduser())
         object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser())
 
