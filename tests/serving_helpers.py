@@ -16,9 +16,9 @@ WAIT = {"wait": 60}
 
 
 @contextmanager
-def serving(services):
-    """`(served app, its URL)`: the real app (API + UI, one job queue) of `services` (auth as their settings
-    say), served by uvicorn on a free 127.0.0.1 port until the block ends."""
+def serving(services, jobs=None):
+    """`(served app, its URL)`: the real app (API + UI, one job queue: `jobs` if given) of `services` (auth as
+    their settings say), served by uvicorn on a free 127.0.0.1 port until the block ends."""
     import socket
     import threading
 
@@ -26,7 +26,7 @@ def serving(services):
 
     from studio.server import build_app
 
-    app = build_app(services)
+    app = build_app(services, jobs=jobs)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)  # bound before the server starts: clients queue until it serves, no polling
