@@ -92,7 +92,8 @@ def request_from_json(data: dict[str, Any], models) -> GenerationRequest:
         data["model"] = models.info.name
     if not isinstance(data["model"], str):
         raise InvalidRequest("model", "must be text: a name from GET /v1/models")
-    info = models.info_for(check_text("model", data["model"]))  # InvalidRequest naming `model` for anything not available
+    # InvalidRequest naming `model` for anything not available
+    info = models.info_for(check_text("model", data["model"]))
     data.setdefault("width", info.default_size[0])
     data.setdefault("height", info.default_size[1])
     return GenerationRequest.from_dict(data)

@@ -22,8 +22,8 @@ from studio.jobs import JobControl
 from studio.models import ModelUnavailable, PipelineManager
 from studio.performance import PERFORMANCE_MODES
 from studio.registry import SPEED_LORAS
-from studio.resolve import PromptLibraries, resolve_images
 from studio.request_checks import check_names
+from studio.resolve import PromptLibraries, resolve_images
 from studio.sampling_plan import Interrupted, LoopContext, SamplingPlan, Stage, Tile
 from studio.schedulers import build_scheduler
 from studio.types import (

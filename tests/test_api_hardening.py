@@ -72,7 +72,10 @@ SURROGATE_BODIES = {
     "model": ('"prompt": "x", "model": "{s}"', "model"),
     "performance": ('"prompt": "x", "performance": "{s}"', "performance"),
     "expansion": ('"prompt": "x", "expansion": "{s}"', "expansion"),
-    "image prompt": ('"prompt": "x", "image_prompts": [{{"image": "{s}", "type": "ImagePrompt"}}]', "image_prompts[0].image"),
+    "image prompt": (
+        '"prompt": "x", "image_prompts": [{{"image": "{s}", "type": "ImagePrompt"}}]',
+        "image_prompts[0].image",
+    ),
     "edit image": ('"prompt": "x", "edit": {{"kind": "vary", "image": "{s}"}}', "edit.image"),
 }
 
@@ -422,7 +425,7 @@ def test_48_long_polls_leave_health_answering_at_once(gated):
 
 
 def test_compare_is_a_queued_job_under_the_per_user_limit(gated):
-    url, queue, engine = gated
+    url, _, engine = gated
     engine.gate.clear()
     body = {"request": {"prompt": "limited", "seed": 5, "width": 32, "height": 32}, "samplers": ["Euler"],
             "step_counts": [2]}  # fmt: skip
