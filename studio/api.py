@@ -40,7 +40,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from studio.api_guards import ApiError, StrictJSONResponse, base64_field, error_response, parse_json_object, read_body
+from studio.api_guards import (
+    ApiError,
+    StrictJSONResponse,
+    base64_field,
+    error_response,
+    hide_paths,
+    parse_json_object,
+    read_body,
+)
 from studio.auth import Auth
 from studio.inputs import MAX_INPUT_BYTES, ImageTooLarge, open_image
 from studio.jobqueue import Job, JobNotFound, JobQueue, QueueFull, job_summary
@@ -191,6 +199,8 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
 
     def job_view(job: Job) -> dict[str, Any]:
         view = job_summary(job, jobs.position(job))
+        if view["error"]:  # written for the server's console, where paths help; not for a remote client
+            view["error"] = hide_paths(view["error"])
         view["images"] = [
             {
                 "url": f"/v1/jobs/{job.id}/images/{n}",
