@@ -350,7 +350,7 @@ async def wait_finished(jobs: JobQueue, job: Job, timeout: float) -> None:
     forget = jobs.on_finished(job, wake)
     try:
         await asyncio.wait_for(finished.wait(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     finally:
         forget()

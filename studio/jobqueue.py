@@ -284,7 +284,7 @@ class JobQueue:
                 self._touch_all()
             try:
                 self._run(job)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 - any failure ends this job only, never the worker
                 log_failure(log, f"job {job.id} failed", error)  # a user's mistake is one line, a bug a traceback
                 with self._changed:
                     job.error = _describe(error)

@@ -59,7 +59,7 @@ def test_cli_and_engine_make_the_same_pixels(tmp_path, models_dir, tiny_services
         (["--seed", "-5"], "seed: is -5"),
         (["--sampler", "Turbo"], "sampler: 'Turbo' is unknown"),
         (["--size", "big"], "size: 'big' is not WIDTHxHEIGHT"),
-        (["--size", "63x64"], "width: is 63; it must be a multiple of 4"),
+        (["--size", "63x64"], "width: is 63; it must be a multiple of 8"),
         (["--size", "512x512"], "width: is 512; it must be between 32 and 256"),
     ],
 )

@@ -215,3 +215,13 @@ def test_floor_fit_tells_a_vanishing_distance_from_a_lasting_one():
     assert fit_floor(steps, vanishing) == pytest.approx(0.0, abs=1e-9)
     assert fit_floor(steps, lasting) == pytest.approx(0.03)
     assert fit_floor((10, 20), (0.1, 0.0)) is None
+
+
+def test_two_ui_comparisons_with_one_seed_in_one_second_get_their_own_folders(tmp_path):
+    from datetime import datetime
+
+    from studio.ui.comparison import comparison_folder
+
+    when = datetime(2026, 12, 3, 7, 0, 0)
+    first, second = comparison_folder(tmp_path, 7, when), comparison_folder(tmp_path, 7, when)
+    assert first != second and first.is_dir() and second.is_dir()

@@ -19,7 +19,7 @@ from studio.ui.guard import guarded
 from studio.ui.input_events import describe_handler, slot_preview, slot_type_defaults, uov_handler, use_as_input
 from studio.ui.input_fields import default_input_values, editor_value
 from studio.ui.layout import build_layout
-from studio.ui.session import Session
+from studio.ui.session import Owners, Session
 
 FAST = {"aspect_ratio": "64x64", "steps": 2, "cfg_scale": 5.0, "sampler": "Euler", "random_seed": False, "seed": "7"}
 
@@ -118,7 +118,7 @@ def test_inpaint_through_generate_keeps_the_pixels_outside_the_mask(tiny_service
     editor = {"background": image, "layers": [painted_layer()], "composite": image}
     values = {**FAST, "prompt": "a book", "input_image": True, "input_tab": "inpaint", "edit_image": editor}
     values.update(mask_grow=2, mask_feather=2)
-    handler = generate_handler(tiny_services, job_runner(widgets, jobs))
+    handler = generate_handler(tiny_services, job_runner(widgets, jobs), Owners())
     session = Session()
     [path] = finished_paths(list(handler(session, **values)), widgets)
     out = np.asarray(Image.open(path).convert("RGB")).astype(int)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from studio.services import Services
 
 
-def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners = Owners()) -> None:
+def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) -> None:
     """Register `/generate` in the open `gr.Blocks`. Defaults are the request's declared defaults at the
     loaded model's default size; `seed=None` draws a random seed (returned in `request`). With logins on a
     call is the logged-in user's (their images, their space); without, each call is its own owner."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -84,9 +85,12 @@ def comparison_request(
 
 
 def comparison_folder(output_dir: Path | str, seed: int, when: datetime | None = None) -> Path:
-    """`<output dir>/comparisons/<date>_<time>_<seed>/`: beside the outputs, out of History's way."""
+    """A new `<output dir>/comparisons/<date>_<time>_<seed>_<random>/`, beside the outputs and out of History's
+    way; created here, never reused, so two comparisons with one seed in one second never share a folder."""
     when = when or datetime.now()
-    return Path(output_dir) / "comparisons" / f"{when:%Y-%m-%d_%H-%M-%S}_{seed}"
+    folder = Path(output_dir) / "comparisons" / f"{when:%Y-%m-%d_%H-%M-%S}_{seed}_{secrets.token_hex(4)}"
+    folder.mkdir(parents=True, exist_ok=False)
+    return folder
 
 
 def verdict(convergent: bool | None) -> str:

@@ -167,7 +167,7 @@ def wire_job(
     trigger(guarded_stream(action, handler, begin, end), outputs=outputs, api_visibility="private", **common)
 
 
-def generate_handler(services: Services, run_job, owners: Owners = Owners()):
+def generate_handler(services: Services, run_job, owners: Owners):
     """Generate: the settings and the Input Image panel (by name) -> a request, run by `run_job` for whom
     the event acts for (`owners`; the logged-in user when logins are on, also for programs' `/ui_generate`)."""
 
@@ -242,7 +242,7 @@ def load_handler(services: Services, widgets: Widgets):
     return load_parameters
 
 
-def wire_events(services: Services, widgets: Widgets, jobs: JobQueue, owners: Owners = Owners()) -> None:
+def wire_events(services: Services, widgets: Widgets, jobs: JobQueue, owners: Owners) -> None:
     settings = widgets.settings
     generate_in_ui = generate_handler(services, job_runner(widgets, jobs), owners)
     show_history = history_handler(services, owners)
