@@ -208,7 +208,7 @@ def test_guarded_handlers_warn_and_leave_every_output_as_it_is():
     def refuse(**values):
         raise InvalidRequest("steps", "is 2.5; it must be a whole number")
 
-    with pytest.warns(UserWarning, match=r"^Steps: is 2.5; it must be a whole number\.$"):
+    with pytest.warns(UserWarning, match=r"^Steps: 2.5 is not allowed; it must be a whole number\.$"):
         assert guarded("Generate", refuse)() == gr.skip()
 
     def stream():
@@ -228,7 +228,45 @@ def test_messages_name_the_field_as_the_page_does_and_hide_the_server():
     assert readable_text("step 1/4 at http://localhost:8080/v1") == "Step 1/4 at http://localhost:8080/v1."
     with pytest.raises(InvalidRequest) as caught:
         limit_of("seed").check("seed", -1)
-    assert user_message(caught.value, "Generate") == "Seed: is -1; it must be between 0 and 9223372036854775807."
+    assert (
+        user_message(caught.value, "Generate")
+        == "Seed: -1 is not allowed; it must be between 0 and 9223372036854775807."
+    )
+
+
+SPEED_LORA_OFFLINE = (  # three sentences, two server paths and a class name, as the engine words it
+    "performance: Extreme Speed needs its speed LoRA. Could not get 'latent-consistency/lcm-lora-sdxl' from "
+    "the Hugging Face hub (LocalEntryNotFoundError). Connect once so it can be downloaded into --models-dir "
+    "(/srv/models), or copy its files into /srv/models/registry/latent-consistency--lcm-lora-sdxl."
+)
+SPEED_LORA_SHOWN = (
+    "Performance: Extreme Speed needs its speed LoRA; could not get 'latent-consistency/lcm-lora-sdxl' from "
+    "the Hugging Face hub; connect once so it can be downloaded into --models-dir, or copy its files into "
+    "the folder the studio's console names."
+)
+NOT_LOADABLE = "could not be loaded as an SDXL checkpoint; it may be damaged, incomplete or another kind of model."
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (SPEED_LORA_OFFLINE, SPEED_LORA_SHOWN),
+        # a diffusers folder without its class name: the KeyError's own words were shown
+        (
+            "model: 'broken' could not be loaded as an SDXL checkpoint ('_class_name')",
+            f"Base model: 'broken' {NOT_LOADABLE}",
+        ),
+        # a text file named .safetensors: the safetensors library's words were shown
+        (
+            "model: 'junk' could not be loaded as an SDXL checkpoint (Error while deserializing header: header too small)",
+            f"Base model: 'junk' {NOT_LOADABLE}",
+        ),
+    ],
+    ids=["offline-speed-lora", "folder-without-class", "not-safetensors"],
+)
+def test_each_error_reads_as_one_sentence_without_the_loaders_words(text, shown):
+    assert readable_text(text) == shown
+    assert not RAW_ERROR_TEXT.search(shown) and shown.count(". ") == 0
 
 
 def test_a_checkpoint_that_cannot_be_loaded_is_blamed_on_the_field_that_chose_it(tiny_services, tmp_path):

@@ -59,6 +59,16 @@ _FIELD_PREFIX = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[\w\[\]]+)*): (.+)$", re.
 _SERVER_PATH = re.compile(r"(?<![\w.:/])(?:/[\w.@+~-]+){2,}/?")
 _CLASS_IN_PARENS = re.compile(r"\s*\((?:[\w.]+\.)?[A-Z]\w*(?:Error|Exception|Warning)\)")
 _CLASS_PREFIX = re.compile(r"\b(?:[\w]+\.)*[A-Z]\w*(?:Error|Exception): ")
+# a server path in parentheses ("--models-dir (/srv/models)"): the console names it; the page leaves it out
+_PATH_IN_PARENS = re.compile(r"\s*\((?:/[\w.@+~-]+){2,}/?\)")
+# "copy its files into /srv/models/registry/x": where exactly is the console's to say
+_COPY_INTO_PATH = re.compile(r"(copy its files into) (?:/[\w.@+~-]+){2,}/?")
+# a loader's own words after "could not be loaded as ... (KeyError's '_class_name', a header error, ...)"
+_LOADER_DETAIL = re.compile(r"(could not be loaded as an? [\w -]+?) \(.*\)(?=\.?$)", re.DOTALL)
+# the next sentence of a message, joined to the first with a semicolon: a toast says one sentence
+_NEXT_SENTENCE = re.compile(r"(?<=\w)[.!?] +([A-Z])(?=[a-z ])")
+# a limit's "is -1; it must be ..." after the field's label
+_IS_VALUE = re.compile(r"^is (\S+); it must ")
 
 
 def field_label(field: str) -> str:
@@ -81,10 +91,16 @@ def _is_field_name(name: str) -> bool:
 
 
 def _tidy(text: str) -> str:
-    """Server paths shortened to their last part, exception class names dropped, ended with a full stop."""
+    """One sentence: server paths left out or shortened to their last part, exception class names and a
+    loader's raw detail dropped, further sentences joined with semicolons, ended with a full stop."""
+    text = _LOADER_DETAIL.sub(r"\1; it may be damaged, incomplete or another kind of model", text.strip())
+    text = _PATH_IN_PARENS.sub("", text)
+    text = _COPY_INTO_PATH.sub(r"\1 the folder the studio's console names", text)
+    text = _IS_VALUE.sub(r"\1 is not allowed; it must ", text)
     text = _SERVER_PATH.sub(lambda match: match.group(0).rstrip("/").rsplit("/", 1)[-1], text)
     text = _CLASS_IN_PARENS.sub("", text)
     text = _CLASS_PREFIX.sub("", text).strip()
+    text = _NEXT_SENTENCE.sub(lambda match: "; " + match.group(1).lower(), text)
     return text if not text or text[-1] in ".!?…" else text + "."
 
 
