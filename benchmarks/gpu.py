@@ -125,7 +125,7 @@ def random_weights_manager(pipeline, fast_path, vram: str, folder: Path, rig: Ri
     class RandomWeightsManager(PipelineManager):
         """The real PipelineManager, handed an already-built pipeline instead of reading a checkpoint."""
 
-        def _load_pipeline(self, source):
+        def _load_pipeline(self, source, blame):
             return pipeline, rig.tiny  # tiny architectures take the tiny model's sizes
 
     settings = Settings(model="sdxl-random-weights", models_dir=folder / "models", output_dir=folder / "outputs",

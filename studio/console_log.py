@@ -4,6 +4,7 @@ libraries at WARNING, minus one known false alarm. Configured once by `app.py` a
 from __future__ import annotations
 
 import logging
+import sys
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -17,11 +18,23 @@ class EmptyFp32ModulesWarning(logging.Filter):
         return "should be kept in float32: []" not in message
 
 
+class CurrentStderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is now (a captured or replaced stream), never to a closed old one."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_console_logging(level: int = logging.INFO) -> None:
     """Studio messages at `level` on stderr, with a time stamp; idempotent."""
     studio = logging.getLogger("studio")
     if not any(getattr(handler, "studio_console", False) for handler in studio.handlers):
-        handler = logging.StreamHandler()
+        handler = CurrentStderr()
         handler.setFormatter(logging.Formatter(FORMAT, "%H:%M:%S"))
         handler.studio_console = True
         studio.addHandler(handler)

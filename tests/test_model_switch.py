@@ -8,6 +8,7 @@ GPU tier measures the memory itself."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,7 +127,7 @@ def test_a_failed_placement_puts_the_old_model_back(folder, tiny_request, record
     monkeypatch.setattr(performance_policy, where, fail)
     with pytest.raises(ModelUnavailable) as error:
         engine.switch_model(second(folder))
-    assert f"--model {second(folder)}" in str(error.value) and str(failure) in str(error.value)
+    assert f"model: '{Path(second(folder)).name}'" in str(error.value) and str(failure) in str(error.value)
     assert "'tiny' stays loaded" in str(error.value)
     assert [name for name, _ in recorded] == ["release_from_device", where, "release_from_device", "restore_to_device"]
     assert recorded[0][1] is old and recorded[2][1] is not old and recorded[3][1] is old

@@ -78,7 +78,7 @@ def test_generate_with_preset_styles_lora_and_performance(tmp_path, models_dir, 
 def test_unknown_style_and_lora_exit_2(tmp_path, models_dir, capsys):
     base = ["generate", "--model", "tiny", "--models-dir", str(models_dir), "--size", "32x32", "--steps", "1", "--out", str(tmp_path)]
     assert main([*base, "--style", "Nope Style"]) == 2
-    assert "styles: 'Nope Style' is not a style" in capsys.readouterr().err
+    assert "styles[0]: 'Nope Style' is not a style" in capsys.readouterr().err
     assert main([*base, "--lora", "../../etc/passwd:1"]) == 2
     assert "loras:" in capsys.readouterr().err
 
