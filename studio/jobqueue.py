@@ -395,14 +395,17 @@ def job_summary(job: Job, position: int) -> dict[str, Any]:
     progress = None
     if job.progress is not None:
         event = job.progress
-        total = max(1, event.image_count * event.total_steps)
+        # within the image: its steps, or its tiles in a phase without steps (an upscale model's tiles)
+        within = event.step / event.total_steps if event.total_steps else event.tile / max(1, event.tiles)
         progress = {
             "image": event.image_index + 1,
             "images": event.image_count,
             "step": event.step,
             "steps": event.total_steps,
-            "fraction": round(min(1.0, (event.image_index * event.total_steps + event.step) / total), 4),
+            "fraction": round(min(1.0, (event.image_index + within) / max(1, event.image_count)), 4),
         }
+        if event.tiles:
+            progress.update(phase=event.phase, tile=event.tile, tiles=event.tiles)
     if job.state is JobState.DONE:
         progress = {**(progress or {}), "fraction": 1.0}
     return {

@@ -102,3 +102,17 @@ def test_queue_limits_positions_and_owners(make_queue, tiny_request):
     assert queue.position(third) == 2 and queue.jobs_of("bob") == [second]
     queue.start()
     assert queue.wait_finished(first, 60) and first.state is JobState.DONE
+
+
+def test_a_job_summary_reports_tiles_and_moves_through_a_phase_without_steps(tiny_request):
+    from studio.jobqueue import Job, job_summary
+    from studio.types import ProgressEvent
+
+    job = Job(id="j", owner="o", request=replace(tiny_request, image_count=2))
+    job.progress = ProgressEvent(image_index=1, image_count=2, step=0, total_steps=0, tile=3, tiles=4, phase="upscaling")
+    progress = job_summary(job, 0)["progress"]
+    assert (progress["phase"], progress["tile"], progress["tiles"]) == ("upscaling", 3, 4)
+    assert progress["fraction"] == 0.875  # the second of two images, 3 of its 4 tiles done
+    job.progress = ProgressEvent(image_index=0, image_count=2, step=5, total_steps=10)
+    progress = job_summary(job, 0)["progress"]
+    assert progress["fraction"] == 0.25 and "tiles" not in progress
