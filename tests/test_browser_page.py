@@ -164,3 +164,33 @@ def test_a_page_opened_after_a_model_switch_names_the_loaded_model(browser, tmp_
             expect(page.locator("#studio-banner")).to_contain_text(re.compile(r"Model\s*second"))
             page.get_by_role("tab", name="Models").click()
             expect(page.locator("#studio-model input")).to_have_value("second")
+
+
+@pytest.mark.parametrize("viewport, phone", [(DESKTOP, False), (PHONE, True)], ids=["desktop", "phone"])
+@pytest.mark.parametrize("tool", ["Vary (Subtle)", "Upscale (2×)"])
+def test_a_job_started_below_the_fold_brings_stop_into_view(browser, app_url, tmp_path, tool, viewport, phone):
+    """Vary and Upscale sit far below the prompt: clicking one leaves Stop off-screen unless the page comes back
+    up to the prompt row, where Stop and the job's progress are."""
+    from PIL import Image
+
+    picture = tmp_path / "picture.png"
+    Image.new("RGB", (64, 64), "teal").save(picture)
+    with opened(browser, app_url, viewport, phone) as page:
+        page.get_by_label("Input Image").check()
+        panel = page.locator("#studio-input-panel").first  # gradio gives the group's wrapper its id too
+        expect(panel).to_be_visible()
+        tab = panel.get_by_role("tab", name="Vary / Upscale")
+        if tab.is_visible():
+            tab.click()
+        else:  # a phone: the tabs that do not fit are under "More tabs"
+            panel.get_by_role("button", name="More tabs").click()
+            panel.locator(".overflow-dropdown button", has_text="Vary / Upscale").click()
+        page.locator("#studio-uov-image input[type=file]").set_input_files(picture)
+        expect(page.locator("#studio-uov-image img")).to_be_visible()
+        button = page.get_by_role("button", name=tool, exact=True)
+        button.scroll_into_view_if_needed()
+        expect(page.locator("#studio-stop")).not_to_be_in_viewport()  # the walk's situation: Stop is out of sight
+        button.click()
+        expect(page.locator("#studio-stop")).to_be_in_viewport(ratio=1)
+        on_screen(page, "#studio-generate", viewport)
+        expect(page.locator("#studio-generate")).to_be_enabled(timeout=120_000)  # the job ends; the page carries on

@@ -127,6 +127,20 @@ def job_outputs(widgets: Widgets) -> list[Any]:
     return [widgets.settings["seed"], widgets.progress, widgets.preview, widgets.gallery, widgets.session]
 
 
+# A job started from below the fold (Vary and Upscale sit under the results) leaves Stop and the progress out of
+# sight: the page comes back up to the prompt row, on the browser alone (no server round trip), when it must.
+SHOW_STOP_JS = """() => {
+  const stop = document.getElementById("studio-stop");
+  if (!stop) return;
+  const box = stop.getBoundingClientRect();
+  if (box.top < 0 || box.bottom > window.innerHeight) {
+    const row = document.getElementById("studio-prompt");
+    row.style.scrollMarginTop = "12px";  // the whole row, Generate's edge too, not flush with the top
+    row.scrollIntoView({block: "start", behavior: "instant"});
+  }
+}"""
+
+
 def wire_job(
     trigger,
     handler,
@@ -164,6 +178,8 @@ def wire_job(
         trigger(guarded_stream(action, handler), outputs=job_outputs(widgets), **named, **common)
         return
     outputs = [*job_outputs(widgets), *buttons, widgets.banner]
+    # first: the page runs a trigger's listeners in order, each after the one before it has finished
+    trigger(None, js=SHOW_STOP_JS, queue=False, api_visibility="private")
     trigger(guarded_stream(action, handler, begin, end), outputs=outputs, api_visibility="private", **common)
 
 
