@@ -139,7 +139,7 @@ def compare_handler(services: Services):
                         raise item.error
                     result, paths = item.value
                     state = "Stopped" if result.stopped else "Done"
-                    where = f" · saved in `{Path(paths['grid']).parent}`" if paths else ""
+                    where = f" · saved in the outputs folder as `{shown_folder(paths)}`" if paths else ""
                     yield {
                         "progress": f"{state}: {len(result.cells)} of {count} cells{where}",
                         "grid": render_grid(result) if result.cells else None,
@@ -152,6 +152,13 @@ def compare_handler(services: Services):
                 session.comparison = None
 
     return run
+
+
+def shown_folder(paths: dict) -> str:
+    """Where a comparison was saved, as the page shows it: `comparisons/<date>_<time>_<seed>` inside the
+    outputs folder, never the server's own path to it."""
+    parts = Path(paths["grid"]).parent.parts
+    return "/".join(parts[parts.index("comparisons") :]) if "comparisons" in parts else parts[-1]
 
 
 def wire_compare(services: Services, widgets) -> None:
