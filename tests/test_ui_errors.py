@@ -282,3 +282,13 @@ def test_a_checkpoint_that_cannot_be_loaded_is_blamed_on_the_field_that_chose_it
     assert "--model" not in str(caught.value) and str(tmp_path) not in str(caught.value)
     assert readable_text(str(caught.value)).startswith("Base model: 'broken.safetensors' could not be loaded")
     assert tiny_services.manager.info.name == "tiny"
+
+
+def test_the_page_names_the_models_folders_without_the_servers_path(tiny_services):
+    import json
+
+    from studio.ui import build_ui
+
+    page = json.dumps(build_ui(tiny_services).config, default=str)
+    assert "<models-dir>/checkpoints" in page and "<models-dir>/loras" in page
+    assert str(tiny_services.settings.models_dir) not in page

@@ -6,6 +6,7 @@ under their FIELD_NAMES name, the rest (notes, buttons) in `extras`. Bounds come
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
@@ -121,6 +122,12 @@ def build_styles_tab(services: Services, defaults: dict[str, Any], settings: Com
         extras["style_note"] = gr.Markdown(NO_PREVIEWS_NOTE, visible=not previews)
 
 
+def shown_folder(folder) -> str:
+    """A models folder as the page names it: `<models-dir>/loras`, never the server's own path (the page may be
+    open to others; whoever runs the studio chose --models-dir and the console names it)."""
+    return f"<models-dir>/{Path(folder).name}"
+
+
 def build_models_tab(services: Services, defaults: dict[str, Any], settings: Components, extras: Components) -> None:
     names = [NO_LORA, *services.engine.libraries.loras.names()]
     with gr.Tab("Models", id="models"):
@@ -128,10 +135,10 @@ def build_models_tab(services: Services, defaults: dict[str, Any], settings: Com
             choices=list(services.manager.available_models()),
             value=defaults["model"],
             label="Base model",
-            info=f"Checkpoints from `{services.manager.checkpoints.folder}`; loaded when a job uses it",
+            info=f"Checkpoints from `{shown_folder(services.manager.checkpoints.folder)}`; loaded when a job uses it",
             elem_id="studio-model",
         )
-        gr.Markdown(f"LoRAs from `{services.engine.libraries.loras.folder}`")
+        gr.Markdown(f"LoRAs from `{shown_folder(services.engine.libraries.loras.folder)}`")
         for index, (name_field, weight_field) in enumerate(LORA_SLOTS, start=1):
             with gr.Row(equal_height=True):
                 settings[name_field] = gr.Dropdown(
