@@ -80,7 +80,7 @@ def test_unknown_style_and_lora_exit_2(tmp_path, models_dir, capsys):
     assert main([*base, "--style", "Nope Style"]) == 2
     assert "styles[0]: 'Nope Style' is not a style" in capsys.readouterr().err
     assert main([*base, "--lora", "../../etc/passwd:1"]) == 2
-    assert "loras:" in capsys.readouterr().err
+    assert "loras[0].name: '../../etc/passwd' is not a LoRA" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command, expected", [("presets", "lightning\t"), ("performance", "Lightning\t4 steps, CFG 1"), ("styles", "Film Noir")])

@@ -191,7 +191,7 @@ def test_a_user_mistake_in_a_job_logs_one_line_and_a_bug_its_traceback(
     store, tiny_request, caplog, error, level, traceback
 ):
     studio_logger = logging.getLogger("studio")  # the console setup of a CLI test may have stopped propagation
-    studio_logger.addHandler(caplog.handler)
+    propagated, studio_logger.propagate = studio_logger.propagate, True
     jobs = JobQueue(FailingEngine(error), store).start()
     try:
         with caplog.at_level(logging.WARNING, logger="studio"):
@@ -199,7 +199,7 @@ def test_a_user_mistake_in_a_job_logs_one_line_and_a_bug_its_traceback(
             assert jobs.wait_finished(job, 30)
     finally:
         jobs.close()
-        studio_logger.removeHandler(caplog.handler)
+        studio_logger.propagate = propagated
     assert job.state is JobState.FAILED
     [record] = [record for record in caplog.records if "failed" in record.getMessage()]
     assert record.levelno == level and (record.exc_info is not None) == traceback
