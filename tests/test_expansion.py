@@ -145,6 +145,8 @@ def test_offline_without_the_model_names_the_setting(tmp_path):
     with pytest.raises(ExpansionError, match="--offline") as error:
         build_expander(ExpansionSettings(mode="local"), tmp_path / "models", offline=True)
     assert "Gustavosta/MagicPrompt-Stable-Diffusion" in str(error.value)
+    assert "choose the expansion None or LLM" in str(error.value)  # the names the page and the API use
+    assert str(tmp_path) not in str(error.value) and "Error" not in str(error.value)  # no path, no class name
 
 
 def test_compose_positive_prompt():

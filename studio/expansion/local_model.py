@@ -5,10 +5,13 @@ Safetensors only: a folder holding nothing but pickled weights (`pytorch_model.b
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from studio import registry
 from studio.expansion.protocol import ExpansionError
+
+log = logging.getLogger(__name__)
 
 PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
 
@@ -37,13 +40,13 @@ def download_default_model(models_dir: Path, offline: bool) -> Path:
         )
     except Exception as error:  # every hub failure means the same thing to the user
         how = (
-            "--offline (or HF_HUB_OFFLINE=1) is set and it has not been downloaded yet; run once without it"
+            "the studio is offline and it has not been downloaded yet: start the studio once without --offline"
             if offline
-            else "check the network connection"
+            else "it could not be downloaded: check the network connection"
         )
+        log.warning("the Local expansion model could not be had from %s: %s", models_dir, error)
         raise ExpansionError(
-            f"The prompt-expansion model '{hub.repo_id}' is not in --models-dir ({models_dir}): {how}, "
-            f"or choose expansion mode 'none' or 'llm' ({type(error).__name__})."
+            f"Local prompt expansion needs the model '{hub.repo_id}', and {how}, or choose the expansion None or LLM."
         ) from error
     return Path(folder)
 
