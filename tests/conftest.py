@@ -12,7 +12,20 @@ for key, value in {
 }.items():
     os.environ[key] = value
 
+from pathlib import Path
+
 import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_configure(config):
@@ -103,3 +116,17 @@ def app_url(tiny_services):
         yield demo.local_url
     finally:
         demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Debian Chromium, driven by Playwright (no browser download), for one test module."""
+    from playwright import sync_api
+
+    assert Path(CHROMIUM).exists(), "the browser tier needs Debian's chromium: tests/test.sh installs it"
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -15,33 +15,18 @@ from studio.ui.banner import RANDOM_WEIGHTS_NOTICE
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "screenshot.png"
 COMPARE_SCREENSHOT = SCREENSHOT.with_name("screenshot-compare.png")
 PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    assert Path(CHROMIUM).exists(), "the browser tier needs Debian's chromium: tests/test.sh installs it"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            page.goto(app_url)
-            yield page
-        finally:
-            browser.close()
+def page(browser, app_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(app_url)
+    yield page
+    page.close()
 
 
 def test_load_parameters_then_generate_in_a_real_browser(page, tiny_services, tmp_path):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -19,21 +18,9 @@ from studio.types import InvalidRequest, limit_of
 from studio.ui.generation import Finished, Saved, follow_job
 from studio.ui.guard import guarded, guarded_stream
 from studio.ui.messages import readable_text, user_message
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 expect = sync_api.expect
 RAW_ERROR_TEXT = re.compile(r"Traceback|Error:|Exception|/tmp/|didn't return|InvalidRequest")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    assert Path(CHROMIUM).exists(), "the browser tier needs Debian's chromium: tests/test.sh installs it"
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
