@@ -6,7 +6,7 @@ No torch and no studio imports here, so any module can check its input with it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -66,4 +66,31 @@ def check_text(name: str, value: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidRequest(name, "holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+    return value
+
+
+def limited(default: Any, limit: Limit, help: str) -> Any:
+    """A dataclass field with its limit and help beside it, read by widgets, CLI help and validation."""
+    return field(default=default, metadata={"limit": limit, "help": help})
+
+
+def text_list(name: str, value: Any) -> tuple[str, ...]:
+    """A JSON list of texts, each checked, as a tuple."""
+    if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+        raise InvalidRequest(name, "must be a list of names")
+    return tuple(check_text(f"{name}[{index}]", item) for index, item in enumerate(value))
+
+
+def coerce(name: str, value: Any, expected: type) -> Any:
+    """An untrusted JSON value as the field's type (int, float, str); never a guess between them."""
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if expected is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, expected) or isinstance(value, bool):
+        raise InvalidRequest(name, f"must be {'a number' if expected in (int, float) else 'text'}")
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN and Infinity, or 1e999
+        raise InvalidRequest(name, "must be a finite number")
+    if isinstance(value, str):
+        check_text(name, value)
     return value
