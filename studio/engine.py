@@ -5,12 +5,14 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
 from PIL import Image
 
+from studio.clip_skip import clip_skipped
 from studio.conditioning import encode_prompts
 from studio.control.stage import ImagePromptStage
 from studio.decode import decode_latents, latent_preview
@@ -24,6 +26,7 @@ from studio.performance import PERFORMANCE_MODES
 from studio.registry import SPEED_LORAS
 from studio.request_checks import check_names
 from studio.resolve import PromptLibraries, resolve_images
+from studio.sampling_guidance import GuidanceSettings, SamplingGuidance
 from studio.sampling_plan import Interrupted, LoopContext, SamplingPlan, Stage, Tile
 from studio.schedulers import build_scheduler
 from studio.types import (
@@ -148,9 +151,10 @@ class Engine:
                     break
                 control.begin_image()
                 self._activate_loras(pipeline, image_request)
-                key = (image_request.prompt, image_request.negative_prompt, image_request.cfg_scale, image_request.loras, image_request.performance)
+                key = (image_request.prompt, image_request.negative_prompt, image_request.cfg_scale, image_request.loras, image_request.performance, image_request.clip_skip)
                 if key not in embeddings:
-                    embeddings[key] = encode_prompts(pipeline, image_request.prompt, image_request.negative_prompt, image_request.cfg_scale)
+                    with clip_skipped(pipeline, image_request.clip_skip):
+                        embeddings[key] = encode_prompts(pipeline, image_request.prompt, image_request.negative_prompt, image_request.cfg_scale)
                 started = time.perf_counter()
                 latents, plan = self._sample(pipeline, image_request, position, len(images), embeddings[key], on_progress, control)
                 image = None if control.interrupted else self._decode(pipeline, latents, control)
@@ -203,6 +207,7 @@ class Engine:
         for stage in self.stages:
             stage(self, request, plan)
         pipeline = self.manager.pipeline_for(plan.mode, plan.controlnet_models(), plan.unet)
+        guidance = _guidance_for(request, plan)
         pipeline.scheduler = build_scheduler(request.sampler, self.manager.base_scheduler_config, request.seed)
         # Noise comes from a CPU generator so a seed gives the same picture on any device.
         generator = torch.Generator("cpu").manual_seed(request.seed)
@@ -232,14 +237,15 @@ class Engine:
             nonlocal denoising
             denoising = tile
             arguments = {k: v for k, v in {**defaults, **arguments}.items() if k in accepted or k not in ("width", "height")}
-            return pipeline(
-                **prompt_embeddings,
-                **arguments,
-                guidance_scale=request.cfg_scale,
-                generator=generator,
-                output_type="latent",
-                callback_on_step_end=on_step_end,
-            ).images
+            with guidance.installed(pipeline) if guidance else nullcontext():
+                return pipeline(
+                    **prompt_embeddings,
+                    **arguments,
+                    guidance_scale=request.cfg_scale,
+                    generator=generator,
+                    output_type="latent",
+                    callback_on_step_end=on_step_end,
+                ).images
 
         if plan.loop is None:
             return call(), plan
@@ -256,3 +262,14 @@ class Engine:
             return plan.loop(LoopContext(call, check, report)), plan
         except Interrupted:  # Stop or Skip between tiles: the caller drops the image
             return None, plan
+
+
+def _guidance_for(request: GenerationRequest, plan: SamplingPlan) -> SamplingGuidance | None:
+    """The request's sampling-loop guidance (sharpness, ADM, adaptive CFG, FreeU), counting steps through the
+    plan's step hooks; None when all are neutral, so nothing is installed."""
+    settings = GuidanceSettings.of(request)
+    if settings.neutral:
+        return None
+    guidance = SamplingGuidance(settings)
+    plan.step_hooks.append(guidance.on_step_end)
+    return guidance

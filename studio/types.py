@@ -47,6 +47,9 @@ SDXL_SIZE_LIMIT = Limit(512, 2048, multiple_of=8)
 MAX_LORAS = 5
 MAX_STYLES = 32
 LORA_WEIGHT_LIMIT = Limit(-2, 2)
+SHARPNESS_LIMIT = Limit(0, 30)  # 15A
+ADM_SCALE_LIMIT = Limit(0.1, 3)
+FREEU_LIMIT = Limit(0, 3)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,18 @@ class GenerationRequest:
     )
     edit: EditSpec | None = field(default=None, metadata={"help": "an input-image tool (inpaint, outpaint, vary, upscale)"})
     expansion: str = field(default="none", metadata={"help": "prompt expansion: none, local or llm"})
+    # 15A: the Fooocus look in the sampling loop (studio/sampling_guidance.py, studio/clip_skip.py). Every
+    # default is neutral (no new code runs), so images made before these fields existed re-make exactly.
+    sharpness: float = limited(0.0, SHARPNESS_LIMIT, "edge-preserving self-guidance on the predicted image; 0 = off, Fooocus 2")
+    adm_scale_positive: float = limited(1.0, ADM_SCALE_LIMIT, "scale of the prompt's SDXL size conditioning; 1 = off, Fooocus 1.5")
+    adm_scale_negative: float = limited(1.0, ADM_SCALE_LIMIT, "scale of the negative's SDXL size conditioning; 1 = off, Fooocus 0.8")
+    adm_scale_end: float = limited(0.3, Limit(0, 1), "fraction of the steps after which the ADM scales stop")
+    adaptive_cfg: float = limited(0.0, Limit(0, 30), "CFG mimicking: a CFG above this fades toward it over the steps; 0 = off, Fooocus 7")
+    freeu_b1: float = limited(1.0, FREEU_LIMIT, "FreeU backbone scale, stage 1; all four FreeU values 1 = off")
+    freeu_b2: float = limited(1.0, FREEU_LIMIT, "FreeU backbone scale, stage 2")
+    freeu_s1: float = limited(1.0, FREEU_LIMIT, "FreeU skip-connection scale, stage 1")
+    freeu_s2: float = limited(1.0, FREEU_LIMIT, "FreeU skip-connection scale, stage 2")
+    clip_skip: int = limited(0, Limit(0, 10), "text-encoder layers skipped beyond SDXL's penultimate one; 0 = off")
 
     def image_seed(self, index: int) -> int:
         return (self.seed + index) % (MAX_SEED + 1)
