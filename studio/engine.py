@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from contextlib import nullcontext
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import torch

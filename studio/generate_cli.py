@@ -14,6 +14,7 @@ from studio.cli import limit_help, parse_size, print_progress, services_for
 from studio.control.cli_args import add_image_prompt_arguments, image_prompts_from_args
 from studio.edit.cli_args import add_edit_arguments, edit_from_args
 from studio.expansion.cli import add_llm_options, settings_from_args
+from studio.guidance_cli import add_guidance_arguments, guidance_from_args
 from studio.inputs import InputStore
 from studio.performance import PERFORMANCE_MODES, PERFORMANCE_NAMES
 from studio.settings import Settings
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expand", choices=EXPANSION_MODES, default="none", help="prompt expansion")
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
     add_llm_options(parser)
+    add_guidance_arguments(parser)  # --sharpness, --adm-scale-positive, ..., --clip-skip (15A)
     add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
     add_image_prompt_arguments(parser)  # --image-prompt PATH:TYPE[:WEIGHT[:STOP]] (studio/control/)
 
@@ -74,6 +76,7 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
         "styles": tuple(args.style) if args.style is not None else None,
         "loras": tuple(parse_lora(text) for text in args.lora) if args.lora is not None else None,
         "expansion": args.expand,
+        **guidance_from_args(args),
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)

@@ -13,11 +13,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from studio.types import GenerationRequest, InvalidRequest, validate_request
+from studio.types import GUIDANCE_FIELDS, GenerationRequest, InvalidRequest, validate_request
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "presets"
 PRESET_VERSION = 1
 PRESET_FIELDS = ("performance", "steps", "cfg_scale", "sampler", "styles", "width", "height", "negative_prompt", "loras")
+PRESET_FIELDS += GUIDANCE_FIELDS  # 15A: the sampling-loop look
 MAX_PRESET_BYTES = 64 * 1024
 
 

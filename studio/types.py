@@ -137,6 +137,21 @@ class GenerationRequest:
         return cls(**values)
 
 
+# 15A: the sampling-loop fields above, in the order the UI's Advanced group and the CLI show them.
+GUIDANCE_FIELDS = (
+    "sharpness",
+    "adm_scale_positive",
+    "adm_scale_negative",
+    "adm_scale_end",
+    "adaptive_cfg",
+    "freeu_b1",
+    "freeu_b2",
+    "freeu_s1",
+    "freeu_s2",
+    "clip_skip",
+)
+
+
 def _loras(value: Any) -> tuple[LoraWeight, ...]:
     if not isinstance(value, (list, tuple)):
         raise InvalidRequest("loras", "must be a list of {name, weight} objects")

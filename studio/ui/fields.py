@@ -19,6 +19,7 @@ from studio.performance import PERFORMANCE_NAMES
 from studio.schedulers import SAMPLER_NAMES
 from studio.types import (
     EXPANSION_MODES,
+    GUIDANCE_FIELDS,
     MAX_LORAS,
     GenerationRequest,
     InvalidRequest,
@@ -26,6 +27,7 @@ from studio.types import (
     ModelInfo,
     random_seed,
 )
+from studio.ui.guidance_fields import guidance_from_values, guidance_values
 from studio.ui.input_fields import INPUT_FIELD_NAMES, inputs_from_values
 
 NO_LORA = "None"  # an empty LoRA slot
@@ -50,6 +52,7 @@ FIELD_NAMES = (
     "styles",
     "model",  # the base model (checkpoint) by name; switched to when the job runs
     *(name for slot in LORA_SLOTS for name in slot),
+    *GUIDANCE_FIELDS,  # 15A: named as the request fields
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -191,6 +194,7 @@ def request_from_values(
         styles=_names("styles", merged["styles"]),
         loras=loras_from_values(merged),
         performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
+        **guidance_from_values(merged),
         **panel,
     )
 
@@ -213,6 +217,7 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "expanded_prompt": "",
         "model": request.model,
         **lora_values(request.loras),
+        **guidance_values(request),
     }
 
 

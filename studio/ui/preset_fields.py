@@ -11,11 +11,11 @@ from typing import Any
 
 from studio.performance import PERFORMANCE_MODES
 from studio.presets import Preset
-from studio.types import ModelInfo
+from studio.types import GUIDANCE_FIELDS, ModelInfo
 from studio.ui.fields import lora_values, size_label, size_value
 
 # Preset settings that map one to one onto a settings widget of the same name.
-_SAME_NAME = ("performance", "steps", "cfg_scale", "sampler", "negative_prompt")
+_SAME_NAME = ("performance", "steps", "cfg_scale", "sampler", "negative_prompt", *GUIDANCE_FIELDS)
 
 
 def preset_widget_values(

@@ -17,6 +17,7 @@ from studio.schedulers import SAMPLER_NAMES
 from studio.style_previews import default_preview_dir
 from studio.types import LORA_WEIGHT_LIMIT, MAX_STYLES, Limit, limit_of
 from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices
+from studio.ui.guidance_group import build_guidance_group
 from studio.ui.preset_fields import performance_note
 from studio.ui.style_picker import NO_PREVIEWS_NOTE, preview_items, style_choices, templates_markdown
 
@@ -82,6 +83,7 @@ def build_advanced_tab(defaults: dict[str, Any], settings: Components) -> None:
         settings["steps"] = _slider("steps", "Steps", defaults["steps"], step=1)
         settings["cfg_scale"] = _slider("cfg_scale", "Guidance (CFG)", defaults["cfg_scale"], step=0.1)
         settings["sampler"] = gr.Dropdown(choices=list(SAMPLER_NAMES), value=defaults["sampler"], label="Sampler")
+        build_guidance_group(defaults, settings)  # 15A: sharpness, ADM, CFG mimicking, FreeU, CLIP skip
 
 
 def preview_folder(services: Services):
