@@ -12,7 +12,7 @@ from PIL import Image
 
 from studio.outputs import read_request
 from studio.styles import RANDOM_STYLE
-from studio.types import GenerationRequest, InvalidRequest, LoraWeight, limit_of
+from studio.types import GUIDANCE_FIELDS, GenerationRequest, InvalidRequest, LoraWeight, limit_of
 from studio.ui.fields import (
     FIELD_NAMES,
     LORA_SLOTS,
@@ -179,6 +179,7 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "expanded_prompt": "",
         "model": info.name,
         **lora_values([LoraWeight("mine", 0.6)]),
+        **{name: getattr(request, name) for name in GUIDANCE_FIELDS},  # 15A: the sampling-loop look
     }
     assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA
     # the loaded widgets re-make the same request (less the LoRA this studio does not have)
