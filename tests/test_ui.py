@@ -95,6 +95,9 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         **{weight: 0.5 for _, weight in LORA_SLOTS},
         "lora_2": "detail",
         "lora_2_weight": -0.7,
+        **{name: getattr(GenerationRequest(), name) for name in GUIDANCE_FIELDS},  # 15A
+        "sharpness": 2,
+        "clip_skip": 1.0,  # sliders may send floats
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -113,6 +116,8 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         loras=(LoraWeight("detail", -0.7),),
         performance="Lightning",
         expansion="local",
+        sharpness=2.0,
+        clip_skip=1,
     )
     # text in the expanded-prompt box is the prompt exactly as edited, and nothing expands it again
     edited = request_from_values({**values, "expanded_prompt": " a lighthouse, dramatic sky "}, info)
@@ -132,6 +137,8 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         ({"expansion": "gpt"}, "expansion"),
         ({"styles": "Film Noir"}, "styles"),
         ({"lora_1": "x", "lora_1_weight": "heavy"}, "lora_1_weight"),
+        ({"clip_skip": 1.5}, "clip_skip"),
+        ({"sharpness": "sharp"}, "sharpness"),
     ]:
         with pytest.raises(InvalidRequest) as caught:
             request_from_values({"random_seed": False, **bad}, info)
