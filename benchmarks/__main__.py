@@ -4,6 +4,7 @@ CPU (every machine, tiny random model):
   - engine overhead: the studio engine vs a bare diffusers call, same pipeline and settings, alternating;
   - mode switches: txt2img -> img2img -> inpaint -> ControlNet -> txt2img, seconds and resident memory;
   - start-up: `python app.py --model tiny` to the first finished image.
+  - the Fooocus look (15A): each sampling-loop setting's cost per step against neutral (benchmarks/look_cost.py).
 GPU (when CUDA is present): full-size SDXL, bare diffusers fp16 + SDPA vs the studio's fast path
 (see benchmarks/gpu.py); `--gpu-dry-run` runs that code on the CPU with tiny models where there is no GPU. Prints tables and writes everything as JSON (default benchmarks/results.json).
 """
@@ -25,7 +26,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from benchmarks.common import format_table, machine_info
 from studio.console_log import configure_console_logging
 
-PARTS = ("overhead", "switch", "startup", "gpu")
+PARTS = ("overhead", "switch", "startup", "gpu", "look")
 OVERHEAD_LIMIT = 1.05  # the studio may cost at most 5 % over bare diffusers
 
 GPU_COLUMNS = (
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         services = None
-        if "overhead" not in args.skip or "switch" not in args.skip:
+        if "overhead" not in args.skip or "switch" not in args.skip or "look" not in args.skip:
             from benchmarks.overhead import tiny_services
 
             services = tiny_services(Path(folder))
@@ -154,6 +155,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
             except WeightsReloaded as error:
                 failures.append(f"mode switch: {error}")
+        if "look" not in args.skip:  # 15A: each Fooocus-look setting's cost per step, against neutral
+            from benchmarks.look_cost import measure_look_cost
+
+            runs, steps = (3, 6) if args.quick else (7, 12)
+            results["cpu"]["look"] = measure_look_cost(services, runs=runs, steps=steps, size=64)
         if "startup" not in args.skip:
             from benchmarks.startup import StartupFailed, measure_startup
 
@@ -166,6 +172,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(cpu_table(results["cpu"]))
     print()
+    if "look" in results["cpu"]:
+        from benchmarks.look_cost import look_table
+
+        print(look_table(results["cpu"]["look"]) + "\n")
     if "gpu" not in args.skip:
         import torch
 

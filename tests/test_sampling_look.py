@@ -232,3 +232,41 @@ def test_the_advanced_tab_has_a_slider_per_setting_with_its_declared_limit(app_u
         limit = limit_of(name)
         assert (sliders[label]["minimum"], sliders[label]["maximum"]) == (limit.low, limit.high), name
         assert sliders[label]["value"] == getattr(GenerationRequest(), name)
+
+
+def test_the_look_cost_benchmark_times_every_variant_against_neutral(tiny_services):
+    from benchmarks.look_cost import VARIANTS, look_table, measure_look_cost
+
+    result = measure_look_cost(tiny_services, runs=1, steps=3, size=32)
+    assert [row["variant"] for row in result["rows"]] == list(VARIANTS)
+    assert result["rows"][0]["ratio"] == 1.0 and all(row["ms_per_step"] > 0 for row in result["rows"])
+    assert "x neutral" in look_table(result)
+
+
+def test_the_look_works_on_inpaint_inside_the_mask_only(tiny_services, neutral):
+    request, plain = neutral
+    engine = tiny_services.engine
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    edit = EditSpec(kind="inpaint", image=engine.inputs.put(Image.fromarray(plain.astype(np.uint8))),
+                    mask=engine.inputs.put(mask), mask_grow=0, mask_feather=0)  # fmt: skip
+    inpaint = replace(request, steps=4, edit=edit)
+    looked, unlooked = pixels(engine, replace(inpaint, **FOOOCUS)), pixels(engine, inpaint)
+    inside = np.zeros((64, 64), bool)
+    inside[16:48, 16:48] = True
+    assert np.abs(looked - unlooked)[inside].mean() > 0.05
+    assert np.array_equal(looked[~inside], unlooked[~inside])
+
+
+def test_sharpness_reads_the_latents_of_a_nine_channel_inpainting_unet():
+    from diffusers import EulerDiscreteScheduler
+
+    guidance = SamplingGuidance(GuidanceSettings(sharpness=5.0))
+    guidance._pipeline = SimpleNamespace(
+        do_classifier_free_guidance=True, guidance_scale=5.0, num_timesteps=4, scheduler=EulerDiscreteScheduler()
+    )
+    sample, prediction = torch.randn(2, 9, 8, 8), torch.randn(2, 4, 8, 8)  # latents + mask + masked image in
+    guided = guidance._guided_prediction(sample, 500, prediction)
+    assert guided.shape == prediction.shape
+    assert torch.equal(guided[:1], prediction[:1]), "the negative branch is left as it is"
+    assert not torch.equal(guided[1:], prediction[1:])
