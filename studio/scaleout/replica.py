@@ -1,0 +1,64 @@
+"""One engine replica of the Ray Serve deployment: a resident Engine, built once from the studio's
+settings, that makes one job at a time and streams its events back (see wire.py). Saving is the front's."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class EngineReplica:
+    """Made a Serve deployment by the runner; `settings` are the front's (same model, paths, device)."""
+
+    def __init__(self, settings, threads: int) -> None:
+        import torch
+
+        # Fixed threads: N replicas on N cores do not oversubscribe them, and results do not depend on
+        # how many cores the host happens to have.
+        torch.set_num_threads(threads)
+        from studio.services import build_services
+
+        self.services = build_services(settings)
+        self.engine = self.services.engine
+
+    def where(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "node": socket.gethostname()}
+
+    def run(self, job_id: str, request: dict[str, Any], signals) -> Iterator[dict[str, Any]]:
+        """Make the request's images; yields `started`, then `progress` and `image` events as they come,
+        then `finished`, or `failed` with the error as text (the replica goes on with the next job)."""
+        from studio.scaleout.signals import RemoteControl
+        from studio.scaleout.wire import failure_message, image_message, progress_to_wire
+        from studio.types import GenerationRequest
+
+        yield {"kind": "started", "replica": self.where()}
+        # The engine calls back from inside its loop; a generator cannot yield from a callback, so the
+        # loop runs in steps: the engine runs in a thread and its events are handed over through a queue.
+        import queue
+        import threading
+
+        handover: queue.Queue = queue.Queue()
+        done = object()
+
+        def work() -> None:
+            try:
+                result = self.engine.run(
+                    GenerationRequest.from_dict(request),
+                    on_progress=lambda event: handover.put(progress_to_wire(event)),
+                    control=RemoteControl(signals, job_id),
+                    on_image=lambda index, generated: handover.put(image_message(index, generated)),
+                )
+                handover.put({"kind": "finished", "stopped": result.stopped, "skipped": list(result.skipped)})
+            except Exception as error:  # noqa: BLE001 - the job fails, the replica serves on
+                log.error("job %s failed on this replica", job_id, exc_info=error)
+                handover.put(failure_message(error))
+            handover.put(done)
+
+        threading.Thread(target=work, name=f"job-{job_id}", daemon=True).start()
+        while (event := handover.get()) is not done:
+            yield event
