@@ -54,7 +54,7 @@ class EngineReplica:
                     on_image=lambda index, generated: handover.put(image_message(index, generated)),
                 )
                 handover.put({"kind": "finished", "stopped": result.stopped, "skipped": list(result.skipped)})
-            except Exception as error:  # noqa: BLE001 - the job fails, the replica serves on
+            except Exception as error:  # any failure ends this job only; the replica serves on
                 log.error("job %s failed on this replica", job_id, exc_info=error)
                 handover.put(failure_message(error))
             handover.put(done)
