@@ -6,10 +6,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# Progress (with its preview) is sent at most this often per job, plus each image's last step: what a
+# person can see, without a message per step of a fast model costing the front its CPU.
+PROGRESS_INTERVAL_S = 0.1
 
 
 class EngineReplica:
@@ -45,11 +50,19 @@ class EngineReplica:
         handover: queue.Queue = queue.Queue()
         done = object()
 
+        last_sent = [0.0]
+
+        def on_progress(event) -> None:
+            now = time.monotonic()
+            if now - last_sent[0] >= PROGRESS_INTERVAL_S or event.step == event.total_steps:
+                last_sent[0] = now
+                handover.put(progress_to_wire(event))
+
         def work() -> None:
             try:
                 result = self.engine.run(
                     GenerationRequest.from_dict(request),
-                    on_progress=lambda event: handover.put(progress_to_wire(event)),
+                    on_progress=on_progress,
                     control=RemoteControl(signals, job_id),
                     on_image=lambda index, generated: handover.put(image_message(index, generated)),
                 )

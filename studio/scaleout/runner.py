@@ -55,18 +55,19 @@ def connect(ray_settings: RaySettings, num_cpus: int | None = None) -> None:
 class RayEngine:
     """The job queue's engine when jobs run on Ray Serve replicas (see the module's docstring)."""
 
-    def __init__(self, local_engine, handle, signals, replicas: int):
+    def __init__(self, local_engine, handle, signals, replicas: int, app_name: str = APP_NAME):
         self.local = local_engine  # the front's engine: validation, model info, comparisons, the UI's tools
         self.handle = handle.options(stream=True)
         self.signals = signals
         self.replicas = replicas
+        self.app_name = app_name
         self.libraries = local_engine.libraries
         self.inputs = local_engine.inputs
         self._where: dict[str, dict] = {}  # job id -> the replica making it (pid, node), while it runs
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, services, ray_settings: RaySettings, num_cpus: int | None = None) -> RayEngine:
+    def start(cls, services, ray_settings: RaySettings, num_cpus: int | None = None, app_name: str = APP_NAME) -> RayEngine:
         """Connect to Ray and deploy `replicas` engine replicas of the front's model, each with its own
         resident engine; returns once every replica has loaded it."""
         connect(ray_settings, num_cpus)
@@ -81,12 +82,12 @@ class RayEngine:
             health_check_period_s=2,
         )
         app = deployment.bind(services.settings, ray_settings.replica_threads)
-        handle = serve.run(app, name=APP_NAME, route_prefix=None)
+        handle = serve.run(app, name=app_name, route_prefix=None, logging_config={"log_level": "WARNING"})
         signals = ray.remote(JobSignals).options(num_cpus=0).remote()
-        return cls(services.engine, handle, signals, ray_settings.replicas)
+        return cls(services.engine, handle, signals, ray_settings.replicas, app_name)
 
     def close(self) -> None:
-        serve.delete(APP_NAME)
+        serve.delete(self.app_name)
 
     def validate(self, request: GenerationRequest) -> GenerationRequest:
         return self.local.validate(request)
