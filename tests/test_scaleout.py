@@ -171,6 +171,23 @@ def test_skip_and_stop_reach_the_job_on_its_replica(ray_engine, tmp_path):
     assert job.skipped == [0] and job.records == []  # image 0 skipped, image 1 stopped, image 2 never begun
 
 
+def test_the_http_api_keeps_its_job_semantics_with_jobs_on_replicas(ray_engine, tiny_services, tmp_path):
+    from tests.serving_helpers import FAST, USERS, WAIT, api, serving
+
+    settings = replace(tiny_services.settings, auth_users=USERS, output_dir=tmp_path)
+    services = replace(tiny_services, settings=settings, store=OutputStore(tmp_path))
+    with serving(services, JobQueue(ray_engine, services.store, workers=2)) as (_, url), api(url, 0) as alice, api(url, 1) as bob:
+        bad = alice.post("/v1/generate", json={"prompt": "x", **FAST, "steps": 10_000})
+        assert bad.status_code == 422 and "steps" in bad.text  # checked by the front, before any replica
+        ids = [alice.post("/v1/generate", json={"prompt": "api on ray", "seed": seed, **FAST}).json()["id"] for seed in (3, 4)]
+        views = [alice.get(f"/v1/jobs/{job_id}", params=WAIT).json() for job_id in ids]
+        assert [view["state"] for view in views] == ["done", "done"]
+        assert [view["images"][0]["seed"] for view in views] == [3, 4]
+        png = alice.get(views[0]["images"][0]["url"])
+        assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
+        assert bob.get(f"/v1/jobs/{ids[0]}").status_code == 404 and bob.get("/v1/jobs").json() == []
+
+
 def test_a_replica_killed_mid_job_loses_nothing_and_the_next_jobs_succeed(ray_engine, tiny_services, tmp_path):
     request = replace(SLOW, steps=12, image_count=3)
     with queue(ray_engine, tmp_path, 2) as jobs:
