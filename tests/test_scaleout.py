@@ -31,18 +31,18 @@ TIMEOUT = 120
 
 
 @pytest.fixture(scope="module")
-def ray_engine(tiny_services):
+def ray_engine(tiny_services, tmp_path_factory):
     import ray
-    from ray import serve
 
     from studio.scaleout.runner import RayEngine
 
-    engine = RayEngine.start(tiny_services, RaySettings(replicas=2), num_cpus=2)
+    # The replicas' own output folder, so their inputs folder is not the front's, as on another host.
+    apart = replace(tiny_services.settings, output_dir=tmp_path_factory.mktemp("replica-outputs"))
+    engine = RayEngine.start(tiny_services, RaySettings(replicas=2), num_cpus=2, replica_settings=apart)
     try:
         yield engine
     finally:
-        serve.shutdown()
-        ray.shutdown()
+        ray.shutdown()  # the whole local cluster, replicas and Serve's controller with it
 
 
 @contextmanager
@@ -114,7 +114,7 @@ def test_a_replica_lost_twice_fails_the_job_with_a_readable_message(tiny_service
 
     calls = []
 
-    def dying_stream(job_id, request, signals):
+    def dying_stream(job_id, request, signals, inputs):
         calls.append(request["seed"])
         yield {"kind": "started", "replica": {"pid": 1, "node": "gone"}}
         raise ray.exceptions.ActorDiedError()
@@ -141,6 +141,24 @@ def test_same_request_gives_byte_identical_pngs_in_process_and_on_a_replica(ray_
     remote_png = [Path(record.path).read_bytes() for record in remote.records]
     assert local_png == remote_png
     assert local_png[0] != local_png[1]
+
+
+def test_a_job_carries_its_input_images_to_a_replica_without_the_fronts_inputs_folder(ray_engine, tiny_services, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from studio.types import EditSpec
+
+    picture = Image.fromarray(np.random.default_rng(5).integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    digest = tiny_services.engine.inputs.put(picture)
+    request = replace(REQUEST, steps=4, edit=EditSpec(kind="vary", image=digest))
+    with queue(ray_engine, tmp_path, 2) as jobs:
+        job = finished(jobs, jobs.submit(request, "alice"))
+    assert job.state is JobState.DONE, job.error
+    with torch_threads(1):
+        alone = tiny_services.engine.run(request).images[0]
+    assert Image.open(job.records[0].path).tobytes() == alone.image.tobytes()
+    assert job.records[0].request.edit.image == digest
 
 
 def test_two_jobs_run_at_once_on_two_replicas_while_the_third_waits_its_turn(ray_engine, tmp_path):
@@ -186,6 +204,17 @@ def test_the_http_api_keeps_its_job_semantics_with_jobs_on_replicas(ray_engine, 
         png = alice.get(views[0]["images"][0]["url"])
         assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
         assert bob.get(f"/v1/jobs/{ids[0]}").status_code == 404 and bob.get("/v1/jobs").json() == []
+
+
+def test_the_throughput_benchmark_times_jobs_that_all_finished(ray_engine, tmp_path):
+    from benchmarks.scaleout import scaleout_table, timed_round
+
+    seconds = timed_round(ray_engine, 2, tmp_path, REQUEST, jobs=2)
+    assert 0 < seconds < TIMEOUT and len(list(tmp_path.rglob("*.png"))) == 2
+    table = scaleout_table({"jobs": 2, "rounds": 1, "steps": 2, "size": 64, "cpus": 2, "load_before": 0.5,
+                            "jobs_per_s": {"1": [1.0], "2": [1.9]}, "median_jobs_per_s": {"1": 1.0, "2": 1.9},
+                            "round_ratios": [1.9], "ratio": 1.9})  # fmt: skip
+    assert "1.90x" in table and "1.90 jobs/s" in table
 
 
 def test_a_replica_killed_mid_job_loses_nothing_and_the_next_jobs_succeed(ray_engine, tiny_services, tmp_path):

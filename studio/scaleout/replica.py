@@ -34,9 +34,10 @@ class EngineReplica:
     def where(self) -> dict[str, Any]:
         return {"pid": os.getpid(), "node": socket.gethostname()}
 
-    def run(self, job_id: str, request: dict[str, Any], signals) -> Iterator[dict[str, Any]]:
+    def run(self, job_id: str, request: dict[str, Any], signals, inputs: dict[str, bytes]) -> Iterator[dict[str, Any]]:
         """Make the request's images; yields `started`, then `progress` and `image` events as they come,
-        then `finished`, or `failed` with the error as text (the replica goes on with the next job)."""
+        then `finished`, or `failed` with the error as text (the replica goes on with the next job).
+        `inputs` are the request's input images (hash -> stored PNG bytes), kept here if this host lacks them."""
         from studio.scaleout.signals import RemoteControl
         from studio.scaleout.wire import failure_message, image_message, progress_to_wire
         from studio.types import GenerationRequest
@@ -60,6 +61,8 @@ class EngineReplica:
 
         def work() -> None:
             try:
+                for digest, data in inputs.items():
+                    self.engine.inputs.put_stored(digest, data)
                 result = self.engine.run(
                     GenerationRequest.from_dict(request),
                     on_progress=on_progress,

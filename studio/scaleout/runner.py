@@ -21,6 +21,7 @@ import ray
 from ray import serve
 
 from studio.jobs import JobControl
+from studio.request_checks import input_hashes
 from studio.scaleout.options import RaySettings
 from studio.scaleout.replica import EngineReplica
 from studio.scaleout.signals import JobSignals
@@ -67,9 +68,11 @@ class RayEngine:
         self._lock = threading.Lock()
 
     @classmethod
-    def start(cls, services, ray_settings: RaySettings, num_cpus: int | None = None, app_name: str = APP_NAME) -> RayEngine:
+    def start(cls, services, ray_settings: RaySettings, num_cpus: int | None = None, app_name: str = APP_NAME,
+              replica_settings=None) -> RayEngine:  # fmt: skip
         """Connect to Ray and deploy `replicas` engine replicas of the front's model, each with its own
-        resident engine; returns once every replica has loaded it."""
+        resident engine; returns once every replica has loaded it. Replicas use the front's settings unless
+        `replica_settings` are given (tests give them an inputs folder of their own, as on another host)."""
         connect(ray_settings, num_cpus)
         serve.start(proxy_location="Disabled")  # the studio's own server is the front door; no Serve HTTP
         gpus = 1 if services.manager.policy.device == "cuda" else 0
@@ -81,7 +84,7 @@ class RayEngine:
             ray_actor_options={"num_cpus": ray_settings.replica_threads, "num_gpus": gpus},
             health_check_period_s=2,
         )
-        app = deployment.bind(services.settings, ray_settings.replica_threads)
+        app = deployment.bind(replica_settings or services.settings, ray_settings.replica_threads)
         handle = serve.run(app, name=app_name, route_prefix=None, logging_config={"log_level": "WARNING"})
         signals = ray.remote(JobSignals).options(num_cpus=0).remote()
         return cls(services.engine, handle, signals, ray_settings.replicas, app_name)
@@ -141,7 +144,9 @@ class RayEngine:
     def _stream(self, job_id: str, request: GenerationRequest, control: JobControl):
         """The replica's events for `request`, with the front's Stop/Skip passed on as they are pressed."""
         sent_stop = False
-        for message in self.handle.run.remote(job_id, request.to_dict(), self.signals):
+        # A replica on another host has no access to this studio's inputs folder: the job carries its inputs.
+        inputs = {digest: self.local.inputs.path(digest).read_bytes() for _, digest in input_hashes(request)}
+        for message in self.handle.run.remote(job_id, request.to_dict(), self.signals, inputs):
             if message["kind"] == "started":
                 with self._lock:
                     self._where[job_id] = message["replica"]
