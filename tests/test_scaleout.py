@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import pytest
 
 from studio.jobqueue import JobQueue, JobState
+from studio.jobs import JobControl
 from studio.outputs import OutputStore
 from studio.scaleout.options import RaySettings
 from studio.settings import SettingsError
@@ -120,13 +121,17 @@ def test_a_replica_lost_twice_fails_the_job_with_a_readable_message(tiny_service
         raise ray.exceptions.ActorDiedError()
 
     handle = SimpleNamespace(options=lambda **_: SimpleNamespace(run=SimpleNamespace(remote=dying_stream)))
-    signals = SimpleNamespace(forget=SimpleNamespace(remote=lambda job_id: None))
-    with queue(RayEngine(tiny_services.engine, handle, signals, replicas=1), tmp_path, 1) as jobs:
+    ignored = SimpleNamespace(remote=lambda job_id: None)
+    engine = RayEngine(tiny_services.engine, handle, SimpleNamespace(forget=ignored, stop=ignored, skip=ignored), replicas=1)
+    with queue(engine, tmp_path, 1) as jobs:
         job = finished(jobs, jobs.submit(replace(REQUEST, image_count=2), "alice"))
         assert job.state is JobState.FAILED and calls == [7, 7]  # tried, then retried once
         assert "stopped, and so did the one that retried it; 0 of 2 image(s) were saved" in job.error
         again = finished(jobs, jobs.submit(REQUEST, "alice"))  # the worker serves on
         assert again.state is JobState.FAILED and calls == [7, 7, 7, 7]
+    stopped = JobControl()
+    stopped.stop()  # a job stopped by its owner is not retried when its replica dies
+    assert engine.run(REQUEST, control=stopped).stopped and calls == [7, 7, 7, 7, 7]
 
 
 def test_same_request_gives_byte_identical_pngs_in_process_and_on_a_replica(ray_engine, tiny_services, tmp_path):

@@ -128,6 +128,9 @@ class RayEngine:
                             raise error_from_wire(message)
                     break
                 except REPLICA_LOST as error:
+                    if control.stopped:  # Stop was pressed: nothing to retry, the saved images are the job
+                        stopped = True
+                        break
                     if attempt == 2:
                         raise ReplicaLost(
                             f"the replica making this job stopped, and so did the one that retried it; {done} of "
@@ -150,12 +153,13 @@ class RayEngine:
             if message["kind"] == "started":
                 with self._lock:
                     self._where[job_id] = message["replica"]
+            # Sent without waiting for the answer: the actor applies one caller's calls in order.
             if control.stopped and not sent_stop:
-                ray.get(self.signals.stop.remote(job_id))
+                self.signals.stop.remote(job_id)
                 sent_stop = True
             elif control.interrupted and not control.stopped:  # Skip: pass it on, then clear it here
                 control.begin_image()
-                ray.get(self.signals.skip.remote(job_id))
+                self.signals.skip.remote(job_id)
             yield message
 
 
