@@ -11,6 +11,7 @@ from studio.auth import parse_credential, read_auth_file
 from studio.cli import EXIT_BAD_INPUT, add_model_options
 from studio.expansion.cli import add_llm_options, settings_from_args
 from studio.performance_policy import performance_settings
+from studio.scaleout.options import add_ray_options, ray_settings_from_args
 from studio.settings import DEFAULT_PORT, Settings, SettingsError
 
 AUTH_ENV = "STUDIO_AUTH"  # user:pass[,user:pass...], e.g. in Docker
@@ -55,6 +56,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     )
     parser.add_argument("--preset", help="start with a preset's model and settings (presets/*.json)")
     add_llm_options(parser)
+    add_ray_options(parser)
     args = parser.parse_args(argv)
     preset = _preset(args.preset)
     users = [parse_credential(text) for text in args.auth]
@@ -83,6 +85,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),
         **performance_settings(args),
+        ray=ray_settings_from_args(args),
     )
 
 
@@ -104,12 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = parse_settings(argv)
         services = build_services(settings)
+        jobs = None
+        if settings.ray is not None:  # 17: jobs run on Ray Serve replicas; only here is Ray imported
+            from studio.scaleout.runner import ray_job_queue
+
+            jobs = ray_job_queue(services, settings.ray)
     except (SettingsError, StartupError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     from studio.server import build_app, serve
 
-    serve(build_app(services), settings)
+    serve(build_app(services, jobs=jobs), settings)
     return 0
 
 

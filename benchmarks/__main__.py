@@ -3,8 +3,9 @@
 CPU (every machine, tiny random model):
   - engine overhead: the studio engine vs a bare diffusers call, same pipeline and settings, alternating;
   - mode switches: txt2img -> img2img -> inpaint -> ControlNet -> txt2img, seconds and resident memory;
-  - start-up: `python app.py --model tiny` to the first finished image.
-  - the Fooocus look (15A): each sampling-loop setting's cost per step against neutral (benchmarks/look_cost.py).
+  - start-up: `python app.py --model tiny` to the first finished image;
+  - the Fooocus look: each sampling-loop setting's cost per step against neutral (benchmarks/look_cost.py);
+  - scale-out: jobs/s on 1 vs 2 Ray Serve replicas, side by side (benchmarks/scaleout.py).
 GPU (when CUDA is present): full-size SDXL, bare diffusers fp16 + SDPA vs the studio's fast path
 (see benchmarks/gpu.py); `--gpu-dry-run` runs that code on the CPU with tiny models where there is no GPU. Prints tables and writes everything as JSON (default benchmarks/results.json).
 """
@@ -26,7 +27,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from benchmarks.common import format_table, machine_info
 from studio.console_log import configure_console_logging
 
-PARTS = ("overhead", "switch", "startup", "gpu", "look")
+PARTS = ("overhead", "switch", "startup", "gpu", "look", "scaleout")
 OVERHEAD_LIMIT = 1.05  # the studio may cost at most 5 % over bare diffusers
 
 GPU_COLUMNS = (
@@ -176,6 +177,16 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.look_cost import look_table
 
         print(look_table(results["cpu"]["look"]) + "\n")
+    if "scaleout" not in args.skip:  # 17: 1 vs 2 Ray Serve replicas, side by side (benchmarks/scaleout.py)
+        from benchmarks.scaleout import JobsFailed, measure_scaleout, scaleout_table
+
+        try:
+            with tempfile.TemporaryDirectory() as folder:
+                jobs, rounds = (6, 2) if args.quick else (8, 3)
+                results["cpu"]["scaleout"] = measure_scaleout(Path(folder), jobs=jobs, rounds=rounds)
+            print(scaleout_table(results["cpu"]["scaleout"]) + "\n")
+        except JobsFailed as error:
+            failures.append(f"scaleout: {error}")
     if "gpu" not in args.skip:
         import torch
 

@@ -87,6 +87,17 @@ class InputStore:
         image.save(buffer, format="PNG")
         data = buffer.getvalue()
         digest = hashlib.sha256(data).hexdigest()
+        self._keep(digest, data)
+        return digest
+
+    def put_stored(self, digest: str, data: bytes) -> None:
+        """Keep the PNG bytes another studio process stored under `digest` (17: an engine replica on another
+        host gets a job's inputs this way); bytes that do not hash to `digest` are refused."""
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise InvalidRequest("image", f"image {digest[:12]}… arrived damaged (its bytes do not match its hash)")
+        self._keep(digest, data)
+
+    def _keep(self, digest: str, data: bytes) -> None:
         path = self.path(digest)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +108,6 @@ class InputStore:
                 os.replace(temporary, path)
             finally:
                 Path(temporary).unlink(missing_ok=True)
-        return digest
 
     def path(self, digest: str) -> Path:
         if not IMAGE_HASH.match(digest):

@@ -123,8 +123,10 @@ class JobQueue:
         per_owner: int = DEFAULT_PER_OWNER,
         retained: int = DEFAULT_RETAINED,
         on_out_of_memory: Callable[[], list[str]] | None = None,
+        workers: int = 1,  # 17: jobs run at once (one per engine replica with --ray)
     ):
         self.engine = engine
+        self.workers = workers
         self.store = store
         self.max_queued = max_queued
         self.per_owner = per_owner
@@ -136,6 +138,7 @@ class JobQueue:
         self._watchers: dict[str, list[Callable[[], None]]] = {}  # job id -> called once it finishes
         self._closed = False
         self._worker: threading.Thread | None = None
+        self._more_workers: list[threading.Thread] = []  # 17: workers beyond the first
 
     # --- front ends -------------------------------------------------------------------------------------
 
@@ -144,6 +147,9 @@ class JobQueue:
             if self._worker is None:
                 self._worker = threading.Thread(target=self._work, name="studio-worker", daemon=True)
                 self._worker.start()
+                for number in range(2, self.workers + 1):
+                    self._more_workers.append(threading.Thread(target=self._work, name=f"studio-worker-{number}", daemon=True))
+                    self._more_workers[-1].start()
         return self
 
     def close(self, timeout: float = 10.0) -> None:
@@ -156,8 +162,9 @@ class JobQueue:
                 if job.state is JobState.RUNNING:
                     job.control.stop()
             self._changed.notify_all()
-        if self._worker is not None:
-            self._worker.join(timeout)
+        for worker in [self._worker, *self._more_workers]:
+            if worker is not None:
+                worker.join(timeout)
 
     def submit(self, request: GenerationRequest, owner: str) -> Job:
         """Queue a request (validated here: InvalidRequest for bad input) for `owner`; QueueFull when full."""

@@ -41,7 +41,7 @@ def check_names(request: GenerationRequest, libraries, inputs: InputStore) -> Ge
         problem = emphasis_problem(getattr(request, field))
         if problem is not None:
             raise InvalidRequest(field, problem)
-    for field, digest in _input_hashes(request):
+    for field, digest in input_hashes(request):
         if not (isinstance(digest, str) and IMAGE_HASH.match(digest)):
             raise InvalidRequest(field, "must be the hash (64 hex digits) of an image stored with POST /v1/inputs")
         if not inputs.path(digest).is_file():
@@ -49,7 +49,7 @@ def check_names(request: GenerationRequest, libraries, inputs: InputStore) -> Ge
     return request
 
 
-def _input_hashes(request: GenerationRequest) -> list[tuple[str, str]]:
+def input_hashes(request: GenerationRequest) -> list[tuple[str, str]]:
     hashes = [(f"image_prompts[{index}].image", slot.image) for index, slot in enumerate(request.image_prompts)]
     if request.edit is not None:
         hashes.append(("edit.image", request.edit.image))

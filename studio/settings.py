@@ -9,6 +9,7 @@ from pathlib import Path
 
 from studio.expansion.settings import ExpansionSettings
 from studio.performance_policy import VRAM_MODES, FastPath
+from studio.scaleout.options import RaySettings
 
 DEFAULT_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
 DEFAULT_PORT = 7865
@@ -47,6 +48,8 @@ class Settings:
     vram: str = "auto"
     # --inpaint-model: a dedicated SDXL inpainting UNet (folder, .safetensors or hub id); "" = the base model's.
     inpaint_model: str = ""
+    # 17: --ray: run jobs on engine replicas of a Ray Serve deployment (studio.scaleout); None = in-process.
+    ray: RaySettings | None = None
 
     def __post_init__(self):
         if self.device not in DEVICE_CHOICES:
