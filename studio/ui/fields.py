@@ -20,6 +20,7 @@ from studio.schedulers import SAMPLER_NAMES
 from studio.types import (
     EXPANSION_MODES,
     MAX_LORAS,
+    OUTPUT_FORMATS,
     GenerationRequest,
     InvalidRequest,
     LoraWeight,
@@ -50,6 +51,8 @@ FIELD_NAMES = (
     "styles",
     "model",  # the base model (checkpoint) by name; switched to when the job runs
     *(name for slot in LORA_SLOTS for name in slot),
+    "output_format",  # 15D: the saved file's format and JPEG/WebP quality
+    "output_quality",
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -191,6 +194,8 @@ def request_from_values(
         styles=_names("styles", merged["styles"]),
         loras=loras_from_values(merged),
         performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
+        output_format=_choice("output_format", merged["output_format"], OUTPUT_FORMATS),  # 15D
+        output_quality=_whole("output_quality", merged["output_quality"]),
         **panel,
     )
 
@@ -213,6 +218,8 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "expanded_prompt": "",
         "model": request.model,
         **lora_values(request.loras),
+        "output_format": request.output_format,  # 15D
+        "output_quality": request.output_quality,
     }
 
 

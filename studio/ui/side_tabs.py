@@ -82,6 +82,14 @@ def build_advanced_tab(defaults: dict[str, Any], settings: Components) -> None:
         settings["steps"] = _slider("steps", "Steps", defaults["steps"], step=1)
         settings["cfg_scale"] = _slider("cfg_scale", "Guidance (CFG)", defaults["cfg_scale"], step=0.1)
         settings["sampler"] = gr.Dropdown(choices=list(SAMPLER_NAMES), value=defaults["sampler"], label="Sampler")
+        with gr.Row():  # 15D: the saved file's format
+            settings["output_format"] = gr.Dropdown(
+                choices=[("PNG (lossless)", "png"), ("JPEG", "jpeg"), ("WebP", "webp")],
+                value=defaults["output_format"],
+                label="Output format",
+                elem_id="studio-output-format",
+            )
+            settings["output_quality"] = _slider("output_quality", "JPEG/WebP quality", defaults["output_quality"], step=1)
 
 
 def preview_folder(services: Services):
