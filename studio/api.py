@@ -9,6 +9,7 @@
     POST   /v1/metadata            {"image": base64 PNG/JPEG/WebP} -> the request recorded in it (this studio's,
                                    or Fooocus's/A1111's mapped, with what was ignored)
     GET    /v1/samplers|models|styles|presets|loras|performance, GET /health (no auth; says nothing private)
+    POST   /v1/styles/refresh      re-read the user style files of <models-dir>/styles -> {styles, warnings}
            (/v1/models: the loaded model and every checkpoint of <models-dir>/checkpoints a request may name)
     POST   /v1/inputs, /v1/expand, /v1/compare   see studio/api_tools.py
 
@@ -337,6 +338,14 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
     @app.get("/v1/styles", tags=["lists"])
     def styles(who: str = Depends(owner)) -> list:
         return catalog.styles()
+
+    @app.post("/v1/styles/refresh", tags=["lists"])
+    def refresh_styles(who: str = Depends(owner)) -> dict[str, Any]:
+        """15D: re-read the user style files of <models-dir>/styles; `warnings` name each file not loaded."""
+        from studio.user_styles import reload_styles
+
+        loaded = reload_styles(services.engine)
+        return {"styles": len(loaded.library.styles), "user_styles": loaded.user_count, "warnings": list(loaded.warnings)}
 
     @app.get("/v1/presets", tags=["lists"])
     def presets(who: str = Depends(owner)) -> list:

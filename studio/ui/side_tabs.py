@@ -128,6 +128,8 @@ def build_styles_tab(services: Services, defaults: dict[str, Any], settings: Com
             elem_id="studio-style-previews",
         )
         extras["style_note"] = gr.Markdown(NO_PREVIEWS_NOTE, visible=not previews)
+        # 15D: Fooocus-format JSON files dropped into <models-dir>/styles are listed beside the shipped styles
+        extras["styles_refresh"] = gr.Button("Refresh style files", size="sm", elem_id="studio-styles-refresh")
 
 
 def shown_folder(folder) -> str:
