@@ -50,8 +50,9 @@ _PLAIN_SCHEDULES = {"", "automatic", "normal", "simple", "uniform", "ddim_unifor
 _INFORMATIONAL = {
     "model hash", "lora hashes", "ti hashes", "vae hash", "version", "hashes", "base_model_hash",
     "full_prompt", "full_negative_prompt", "metadata_scheme", "prompt_expansion", "created_by", "raw prompt",
-    "raw negative prompt", "fooocus v2 expansion", "schedule type", "scheduler", "resolution", "lora_hashes",
+    "raw negative prompt", "fooocus v2 expansion", "user", "schedule type", "scheduler", "resolution", "lora_hashes",
 }
+_UNSET = {"", "None", "Default (model)"}  # what Fooocus writes for no refiner, the model's own VAE, ...
 _A1111_SETTING = re.compile(r'\s*(\w[\w \-/+]*):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _QUOTED = re.compile(r"""'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)\"""")
 _NUMBERS = re.compile(r"-?\d+(?:\.\d+)?")
@@ -126,6 +127,8 @@ def parse_a1111(text: str, style_names: Collection[str] | None = None) -> Import
         _styles(values, styles, style_names, ignored)
     for key, value in settings.items():
         name = key.casefold()
+        if value.strip() in _UNSET:
+            continue
         if name == "steps":
             _number(values, "steps", value, int, key, ignored)
         elif name == "cfg scale":
@@ -156,7 +159,7 @@ def parse_fooocus_json(data: dict[str, Any], style_names: Collection[str] | None
     ignored: list[str] = []
     for key, value in data.items():
         text = value if isinstance(value, str) else json.dumps(value)
-        if value is None or text.strip() in ("", "None", "Default (model)"):  # e.g. no refiner: nothing set
+        if value is None or text.strip() in _UNSET:
             continue
         if key in ("prompt", "negative_prompt"):
             values[key] = text if isinstance(value, str) else ""
