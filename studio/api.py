@@ -288,7 +288,7 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
 
     @app.get("/v1/jobs/{job_id}/images/{index}", tags=["jobs"], response_class=FileResponse)
     def get_image(job_id: str, index: str, who: str = Depends(owner)):
-        """The PNG itself, metadata chunks included. `index` counts from 0."""
+        """The saved file (PNG, JPEG or WebP, with its metadata). `index` counts from 0."""
         job = find(job_id, who)
         records = list(job.records)
         if not (index.isascii() and index.isdigit()) or int(index) >= len(records):  # "²".isdigit() is true

@@ -98,3 +98,26 @@ def test_api_style_refresh_lists_user_files_and_names_bad_ones(url, served):
         good.unlink()
         bad.unlink()
         reload_styles(services.engine)
+
+
+def test_load_parameters_in_the_ui_fills_the_widgets_from_a_fooocus_image(tiny_services, tmp_path):
+    import gradio as gr
+
+    from studio.ui.events import load_handler
+    from studio.ui.layout import build_layout
+    from tests.foreign_images import fooocus_json_text, fooocus_png
+
+    with gr.Blocks():
+        widgets = build_layout(tiny_services)
+    path = tmp_path / "fooocus.png"
+    path.write_bytes(fooocus_png(fooocus_json_text(), "fooocus"))
+    updates = load_handler(tiny_services, widgets)(str(path))
+    settings = widgets.settings
+    assert updates[settings["prompt"]] == "a castle on a hill" and updates[settings["styles"]] == ["Gothic"]
+    assert updates[settings["seed"]] == "8761234567890123456" and updates[settings["expansion"]] == "local"
+    assert updates[settings["sampler"]] == "DPM++ 2M SDE Karras" and updates[settings["output_format"]] == "png"
+
+
+def test_the_services_store_writes_no_model_hash_for_a_model_without_a_file(tiny_services, tiny_request):
+    line = tiny_services.store.parameters_line(tiny_request)
+    assert tiny_services.store.hashes is not None and "Model hash" not in line and "Version: sdxl-studio" in line

@@ -95,6 +95,8 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         **{weight: 0.5 for _, weight in LORA_SLOTS},
         "lora_2": "detail",
         "lora_2_weight": -0.7,
+        "output_format": "png",  # 15D
+        "output_quality": 95,
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -179,6 +181,8 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "expanded_prompt": "",
         "model": info.name,
         **lora_values([LoraWeight("mine", 0.6)]),
+        "output_format": "png",  # 15D
+        "output_quality": 95,
     }
     assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA
     # the loaded widgets re-make the same request (less the LoRA this studio does not have)
