@@ -2,7 +2,7 @@
 
 - PNG: a `parameters` tEXt chunk (the A1111 line) and a `studio` iTXt chunk (the request's JSON), as before.
 - JPEG and WebP: the A1111 line in EXIF UserComment (Exif IFD, `UNICODE` + UTF-16BE, as A1111 writes it and
-  Civitai reads it), and the request's JSON in an XMP packet (`studio:request`, base64 of UTF-8 JSON, so no
+  Civitai reads it; and again, as ASCII, in the first IFD, where Fooocus reads it), and the request's JSON in an XMP packet (`studio:request`, base64 of UTF-8 JSON, so no
   XML escaping is needed and it is read back with a regular expression, never an XML parser).
 
 Reading also finds what Fooocus writes: a `fooocus_scheme` PNG chunk, and for JPEG/WebP its UserComment and
@@ -54,6 +54,7 @@ def write_image(
         return
     exif = Image.Exif()
     exif.get_ifd(EXIF_IFD)[USER_COMMENT] = _UNICODE + parameters.encode("utf-16-be")
+    exif[USER_COMMENT] = parameters  # also where Fooocus looks (first IFD, ASCII: other characters become "?")
     xmp = _XMP_TEMPLATE.format(base64.b64encode(studio_json.encode("utf-8")).decode("ascii")).encode("utf-8")
     image.convert("RGB").save(file, format=PIL_FORMATS[output_format], quality=quality, exif=exif.tobytes(), xmp=xmp)
 

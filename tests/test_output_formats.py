@@ -33,6 +33,8 @@ def test_jpeg_and_webp_carry_both_texts_and_remake_the_same_request(store, tiny_
         assert read_request(image) == request  # the studio JSON, from XMP
         assert parameters_text(image) == a1111_parameters(request)  # the A1111 line, from EXIF UserComment
         assert parameters_text(image).startswith("ünïcode prompt, 東京\n")
+        fooocus_reads = image.getexif().get(0x9286)  # Fooocus: the first IFD's UserComment, as ASCII
+        assert fooocus_reads == a1111_parameters(request).encode("ascii", "replace").decode()
     assert [r.path for r in store.history()] == [record.path]  # History lists them
 
 
