@@ -7,13 +7,17 @@
 
 (the settings on one line). Model hash is A1111's AutoV2 (the first 10 hex digits of the file's SHA-256),
 LoRA hashes the first 12 (A1111's `shorthash`). Hashes are taken once per file and kept while the file's
-size and modification time stay the same, so saving an image never re-reads a checkpoint.
+size and modification time stay the same (in `<models-dir>/.cache/sha256.json` across restarts), so saving
+an image never re-reads a checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +30,10 @@ MODEL_HASH_LENGTH = 10
 LORA_HASH_LENGTH = 12
 VERSION = f"sdxl-studio {__version__}"
 _CHUNK_BYTES = 8 * 1024 * 1024
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+HASH_CACHE = Path(".cache") / "sha256.json"  # under the models folder
+
+log = logging.getLogger(__name__)
 
 
 def sha256_file(path: Path) -> str:
@@ -37,20 +45,45 @@ def sha256_file(path: Path) -> str:
 
 
 class FileHashes:
-    """SHA-256 of files, each read once; kept while the file's size and modification time are unchanged."""
+    """SHA-256 of files, each read once; kept while the file's size and modification time are unchanged,
+    across restarts too when `cache_file` is given (a JSON file, like A1111's cache.json)."""
 
-    def __init__(self, hash_file: Callable[[Path], str] = sha256_file):
+    def __init__(self, hash_file: Callable[[Path], str] = sha256_file, cache_file: Path | None = None):
         self._hash_file = hash_file
-        self._known: dict[tuple[str, int, int], str] = {}
+        self._cache_file = cache_file
+        self._known: dict[str, str] = self._read_cache()
         self._lock = threading.Lock()
 
     def sha256(self, path: Path) -> str:
         stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         with self._lock:  # one hash per file even when two workers save at once
             if key not in self._known:
                 self._known[key] = self._hash_file(path)
+                self._write_cache()
             return self._known[key]
+
+    def _read_cache(self) -> dict[str, str]:
+        if self._cache_file is None:
+            return {}
+        try:
+            data = json.loads(self._cache_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):  # none yet, or damaged: hashes are taken again
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and _HEX64.fullmatch(v)}
+
+    def _write_cache(self) -> None:
+        if self._cache_file is None:
+            return
+        try:
+            self._cache_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self._cache_file.with_suffix(".tmp")
+            temporary.write_text(json.dumps(self._known, indent=0), encoding="utf-8")
+            os.replace(temporary, self._cache_file)
+        except OSError as error:  # a read-only models folder: hashes are still kept for this run
+            log.warning("could not write the hash cache %s (%s)", self._cache_file, error)
 
 
 @dataclass(frozen=True)
@@ -90,7 +123,7 @@ def services_hashes(manager, loras) -> ResourceHashes:
         except InvalidRequest:
             return None
 
-    return ResourceHashes(model_file, lora_file, FileHashes())
+    return ResourceHashes(model_file, lora_file, FileHashes(cache_file=Path(manager.settings.models_dir) / HASH_CACHE))
 
 
 def quote(value: str) -> str:

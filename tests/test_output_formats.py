@@ -101,3 +101,20 @@ def test_the_a1111_line_names_model_and_lora_hashes_taking_each_hash_once(tmp_pa
     assert hashes.model_hash("my, model") == hashlib.sha256(model.read_bytes()).hexdigest()[:10]
     assert len(hashed) == 3
 
+
+
+def test_hashes_are_kept_across_restarts_in_the_cache_file(tmp_path):
+    model = tmp_path / "model.safetensors"
+    model.write_bytes(b"weights")
+    cache = tmp_path / ".cache" / "sha256.json"
+    hashed = []
+
+    def counting_sha256(path: Path) -> str:
+        hashed.append(path)
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    first = FileHashes(counting_sha256, cache).sha256(model)
+    assert FileHashes(counting_sha256, cache).sha256(model) == first == hashlib.sha256(b"weights").hexdigest()
+    assert len(hashed) == 1  # the second studio read it from the cache file
+    cache.write_text("[not, json")  # a damaged cache is only a reason to hash again
+    assert FileHashes(counting_sha256, cache).sha256(model) == first and len(hashed) == 2
