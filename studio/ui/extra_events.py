@@ -232,7 +232,8 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
         loaded = reload_styles(services.engine)
         for warning in loaded.warnings:
             warn("Styles", warning)
-        gr.Info(f"{loaded.user_count} style(s) from <models-dir>/styles are listed.", title="Styles")
+        # no "<models-dir>" here: a toast is HTML, and the brackets would read as a tag
+        gr.Info(f"{loaded.user_count} user style(s) listed, from the styles folder of --models-dir.", title="Styles")
         kept = [name for name in chosen or [] if name in (*loaded.library.names, RANDOM_STYLE)]
         updates = show_styles(search, kept)
         updates[0] = gr.update(choices=filtered_choices(loaded.library, search or "", kept), value=kept)
