@@ -147,7 +147,7 @@ def read_upload(data: dict[str, Any], style_names: tuple[str, ...] | None = None
     unknown = sorted(set(data) - {"image"})
     if unknown:
         raise ApiError(422, unknown[0], 'is not a field of this route (send {"image": "<base64 PNG>"})')
-    with open_image(base64_field(data, "image", "PNG"), "image", formats=READABLE_PIL_FORMATS) as image:
+    with open_image(base64_field(data, "image"), "image", formats=READABLE_PIL_FORMATS) as image:
         try:
             return read_settings(image, style_names)
         except (OSError, SyntaxError, ValueError, EOFError) as error:  # truncated or corrupt chunks
