@@ -58,10 +58,10 @@ def read_request(image: Image.Image | str | Path) -> GenerationRequest:
             with Image.open(image) as opened:
                 return read_request(opened)
         except (OSError, Image.DecompressionBombError) as error:
-            raise InvalidRequest("image", f"could not be read as a PNG ({error})") from None
+            raise InvalidRequest("image", f"could not be read as a PNG, JPEG or WebP ({error})") from None
     text = studio_text(image)
     if not text:
-        raise InvalidRequest("image", "has no studio metadata; only PNGs saved by this studio can be loaded")
+        raise InvalidRequest("image", "has no studio metadata; only images saved by this studio can be loaded")
     return parse_studio_metadata(text)
 
 
