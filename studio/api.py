@@ -6,8 +6,10 @@
                                    waits on the event loop, holding no thread)
     GET    /v1/jobs/{id}/images/{n} the n-th saved PNG (with its metadata chunks)
     DELETE /v1/jobs/{id}           cancel (a running job stops after its step; saved images are kept)
-    POST   /v1/metadata            {"image": base64 PNG} -> the request recorded in a studio PNG
+    POST   /v1/metadata            {"image": base64 PNG/JPEG/WebP} -> the request recorded in it (this studio's,
+                                   or Fooocus's/A1111's mapped, with what was ignored)
     GET    /v1/samplers|models|styles|presets|loras|performance, GET /health (no auth; says nothing private)
+    POST   /v1/styles/refresh      re-read the user style files of <models-dir>/styles -> {styles, warnings}
            (/v1/models: the loaded model and every checkpoint of <models-dir>/checkpoints a request may name)
     POST   /v1/inputs, /v1/expand, /v1/compare   see studio/api_tools.py
 
@@ -50,10 +52,12 @@ from studio.api_guards import (
     read_body,
 )
 from studio.auth import Auth
+from studio.foreign_metadata import ImportedSettings
+from studio.image_formats import MEDIA_TYPES
 from studio.inputs import MAX_INPUT_BYTES, ImageTooLarge, open_image
 from studio.jobqueue import Job, JobNotFound, JobQueue, QueueFull, job_summary
 from studio.schedulers import SAMPLER_NAMES, SAMPLERS
-from studio.types import GenerationRequest, InvalidRequest, check_text, echo, random_seed
+from studio.types import OUTPUT_FORMATS, GenerationRequest, InvalidRequest, check_text, echo, random_seed
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +129,8 @@ def request_schema(default_size: tuple[int, int]) -> dict[str, Any]:
             prop["minimum"], prop["maximum"] = limit.low, limit.high
         if f.name == "sampler":
             prop["enum"] = list(SAMPLER_NAMES)
+        if f.name == "output_format":  # 15D
+            prop["enum"] = list(OUTPUT_FORMATS)
         prop["default"] = {"width": default_size[0], "height": default_size[1]}.get(f.name, default)
         properties[f.name] = prop
     properties["seed"]["description"] += "; random when left out"
@@ -132,21 +138,22 @@ def request_schema(default_size: tuple[int, int]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": ["prompt"], "additionalProperties": False}
 
 
-def read_upload(data: dict[str, Any]) -> GenerationRequest:
-    """The request recorded in an uploaded studio PNG (`{"image": base64}`), checked in bytes and pixels
-    before any pixel is decoded."""
-    from studio.outputs import read_request
+def read_upload(data: dict[str, Any], style_names: tuple[str, ...] | None = None) -> ImportedSettings:
+    """The settings recorded in an uploaded PNG, JPEG or WebP (`{"image": base64}`) saved by this studio,
+    Fooocus or A1111, checked in bytes and pixels before any pixel is decoded."""
+    from studio.foreign_metadata import read_settings
+    from studio.image_formats import READABLE_PIL_FORMATS
 
     unknown = sorted(set(data) - {"image"})
     if unknown:
         raise ApiError(422, unknown[0], 'is not a field of this route (send {"image": "<base64 PNG>"})')
-    with open_image(base64_field(data, "image", "PNG"), "image", formats=("PNG",)) as image:
+    with open_image(base64_field(data, "image"), "image", formats=READABLE_PIL_FORMATS) as image:
         try:
-            return read_request(image)
+            return read_settings(image, style_names)
         except (OSError, SyntaxError, ValueError, EOFError) as error:  # truncated or corrupt chunks
             if isinstance(error, InvalidRequest):
                 raise
-            raise ApiError(422, "image", f"is a damaged PNG ({type(error).__name__})") from None
+            raise ApiError(422, "image", f"is a damaged {image.format or 'image'} ({type(error).__name__})") from None
 
 
 def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = None) -> FastAPI:
@@ -281,7 +288,7 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
 
     @app.get("/v1/jobs/{job_id}/images/{index}", tags=["jobs"], response_class=FileResponse)
     def get_image(job_id: str, index: str, who: str = Depends(owner)):
-        """The PNG itself, metadata chunks included. `index` counts from 0."""
+        """The saved file (PNG, JPEG or WebP, with its metadata). `index` counts from 0."""
         job = find(job_id, who)
         records = list(job.records)
         if not (index.isascii() and index.isdigit()) or int(index) >= len(records):  # "²".isdigit() is true
@@ -289,14 +296,22 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
         path = Path(records[int(index)].path).resolve()
         if output_root not in path.parents or not path.is_file():
             raise ApiError(404, "index", "the image is no longer in the outputs folder")
-        return FileResponse(path, media_type="image/png", filename=path.name)
+        return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix, "image/png"), filename=path.name)
 
     @app.post("/v1/metadata", tags=["tools"])
     async def metadata(request: Request, who: str = Depends(owner)) -> dict[str, Any]:
-        """The request recorded in a PNG saved by this studio: `{"image": "<base64>"}` -> `{"request": {...}}`."""
+        """The request recorded in an image saved by this studio, Fooocus or A1111 (PNG, JPEG, WebP):
+        `{"image": "<base64>"}` -> `{"request": {...}, "source": "studio|fooocus|a1111", "ignored": [...],
+        "note": "..."}`; `ignored` names the settings the studio has no match for (`note` says so in words)."""
         data = parse_json_object(await read_body(request, MAX_UPLOAD_BODY_BYTES))
-        recorded = await run_in_threadpool(read_upload, data)
-        return {"request": recorded.to_dict()}
+        style_names = services.engine.libraries.styles.names
+        imported = await run_in_threadpool(read_upload, data, style_names)
+        return {
+            "request": imported.request.to_dict(),
+            "source": imported.source,
+            "ignored": list(imported.ignored),
+            "note": imported.note,
+        }
 
     @app.get("/v1/samplers", tags=["lists"])
     def samplers(who: str = Depends(owner)) -> list[dict[str, Any]]:
@@ -323,6 +338,14 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
     @app.get("/v1/styles", tags=["lists"])
     def styles(who: str = Depends(owner)) -> list:
         return catalog.styles()
+
+    @app.post("/v1/styles/refresh", tags=["lists"])
+    def refresh_styles(who: str = Depends(owner)) -> dict[str, Any]:
+        """15D: re-read the user style files of <models-dir>/styles; `warnings` name each file not loaded."""
+        from studio.user_styles import reload_styles
+
+        loaded = reload_styles(services.engine)
+        return {"styles": len(loaded.library.styles), "user_styles": loaded.user_count, "warnings": list(loaded.warnings)}
 
     @app.get("/v1/presets", tags=["lists"])
     def presets(who: str = Depends(owner)) -> list:

@@ -16,6 +16,7 @@ from studio.edit.cli_args import add_edit_arguments, edit_from_args
 from studio.expansion.cli import add_llm_options, settings_from_args
 from studio.guidance_cli import add_guidance_arguments, guidance_from_args
 from studio.inputs import InputStore
+from studio.output_cli_args import add_output_arguments, imported_request, output_options
 from studio.performance import PERFORMANCE_MODES, PERFORMANCE_NAMES
 from studio.settings import Settings
 from studio.types import (
@@ -31,7 +32,7 @@ from studio.types import (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", help="a preset name from presets/ (its model and settings are the defaults)")
-    parser.add_argument("--prompt", default="", help=f"at most {limit_of('prompt').high:g} characters")
+    parser.add_argument("--prompt", help=f"at most {limit_of('prompt').high:g} characters")
     parser.add_argument("--negative", help="negative prompt")
     parser.add_argument("--seed", type=int, help=f"{limit_help('seed')}; random when left out")
     parser.add_argument("--images", type=int, default=1, help=limit_help("image_count"))
@@ -42,12 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sampler", help="see `python -m studio samplers`")
     parser.add_argument("--style", action="append", default=None, help="a style name (repeatable); see `python -m studio styles`")
     parser.add_argument("--lora", action="append", default=None, metavar="NAME[:WEIGHT]", help="a LoRA from <models-dir>/loras (repeatable)")
-    parser.add_argument("--expand", choices=EXPANSION_MODES, default="none", help="prompt expansion")
+    parser.add_argument("--expand", choices=EXPANSION_MODES, help="prompt expansion (default none)")
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
     add_llm_options(parser)
     add_guidance_arguments(parser)  # --sharpness, --adm-scale-positive, ..., --clip-skip (15A)
     add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
     add_image_prompt_arguments(parser)  # --image-prompt PATH:TYPE[:WEIGHT[:STOP]] (studio/control/)
+    add_output_arguments(parser)  # 15D: --format, --quality, --from-image (studio/output_cli_args.py)
 
 
 def parse_lora(text: str) -> LoraWeight:
@@ -63,12 +65,14 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
     request = GenerationRequest(width=0, height=0)
     if preset is not None:
         request = preset.apply(request)
+    imported = imported_request(args)  # 15D: --from-image's settings, before the options given
+    request = imported or request
     if args.performance:
         request = replace(request, performance=args.performance, steps=PERFORMANCE_MODES[args.performance].steps)
     given = {
         "prompt": args.prompt,
         "negative_prompt": args.negative,
-        "seed": random_seed() if args.seed is None else args.seed,
+        "seed": args.seed if args.seed is not None else (None if imported else random_seed()),
         "image_count": args.images,
         "steps": args.steps,
         "cfg_scale": args.cfg,
@@ -80,6 +84,7 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)
+    given.update(output_options(args))
     return replace(request, **{key: value for key, value in given.items() if value is not None})
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    if parser.prog.endswith(" styles"):  # 15D: user style files are in <models-dir>/styles
+        from studio.settings import Settings
+
+        parser.add_argument("--models-dir", type=Path, default=Settings().models_dir, help="where user style files are")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -20,10 +24,15 @@ def _samplers(_args) -> list[str]:
     return list(SAMPLER_NAMES)
 
 
-def _styles(_args) -> list[str]:
-    from studio.styles import StyleLibrary
+def _styles(args) -> list[str]:
+    import sys
 
-    return [f"{style.family}\t{style.name}" for style in StyleLibrary.load().styles]
+    from studio.user_styles import load_styles, user_styles_folder
+
+    loaded = load_styles(user_styles_folder(args.models_dir))
+    for warning in loaded.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return [f"{style.family}\t{style.name}" for style in loaded.library.styles]
 
 
 def _presets(_args) -> list[str]:

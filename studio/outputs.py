@@ -1,7 +1,9 @@
-"""Saved images: PNG files with the request that re-makes them, written atomically; history; reading back.
+"""Saved images: PNG (or JPEG/WebP) files with the request that re-makes them, written atomically; history;
+reading back.
 
 Each PNG carries two text chunks: `parameters` (the A1111 line format other tools read) and `studio`
-(versioned JSON of the resolved request). Reading back parses JSON and validates it; nothing is evaluated.
+(versioned JSON of the resolved request); JPEG and WebP carry the same two texts in EXIF and XMP (see
+studio.image_formats). Reading back parses JSON and validates it; nothing is evaluated.
 """
 
 from __future__ import annotations
@@ -14,30 +16,18 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
+from studio.a1111_line import ResourceHashes, parameters_line
 from studio.auth import ANONYMOUS
+from studio.image_formats import PARAMETERS_CHUNK, STUDIO_CHUNK, SUFFIXES, studio_text, write_image  # noqa: F401
 from studio.types import REQUEST_VERSION, GenerationRequest, ImageRecord, InvalidRequest
 
-STUDIO_CHUNK = "studio"
-PARAMETERS_CHUNK = "parameters"
 MAX_METADATA_BYTES = 64 * 1024
 
 
-def a1111_parameters(request: GenerationRequest) -> str:
-    lines = [request.prompt]
-    if request.negative_prompt:
-        lines.append(f"Negative prompt: {request.negative_prompt}")
-    settings = {
-        "Steps": request.steps,
-        "Sampler": request.sampler,
-        "CFG scale": f"{request.cfg_scale:g}",
-        "Seed": request.seed,
-        "Size": f"{request.width}x{request.height}",
-        "Model": request.model,
-    }
-    lines.append(", ".join(f"{key}: {value}" for key, value in settings.items()))
-    return "\n".join(lines)
+def a1111_parameters(request: GenerationRequest, hashes: ResourceHashes | None = None) -> str:
+    return parameters_line(request, hashes)
 
 
 def studio_metadata(request: GenerationRequest) -> str:
@@ -62,16 +52,16 @@ def parse_studio_metadata(text: str) -> GenerationRequest:
 
 
 def read_request(image: Image.Image | str | Path) -> GenerationRequest:
-    """The request recorded in a studio PNG (a path or an opened image)."""
+    """The request recorded in a studio PNG, JPEG or WebP (a path or an opened image)."""
     if not isinstance(image, Image.Image):
         try:
             with Image.open(image) as opened:
                 return read_request(opened)
         except (OSError, Image.DecompressionBombError) as error:
-            raise InvalidRequest("image", f"could not be read as a PNG ({error})") from None
-    text = getattr(image, "text", {}).get(STUDIO_CHUNK) or image.info.get(STUDIO_CHUNK)
+            raise InvalidRequest("image", f"could not be read as a PNG, JPEG or WebP ({error})") from None
+    text = studio_text(image)
     if not text:
-        raise InvalidRequest("image", "has no studio metadata; only PNGs saved by this studio can be loaded")
+        raise InvalidRequest("image", "has no studio metadata; only images saved by this studio can be loaded")
     return parse_studio_metadata(text)
 
 
@@ -89,30 +79,37 @@ def space_folder(owner: str) -> str | None:
     return f"{readable}-{hashlib.sha256(owner.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
 
 
+_SAVED_SUFFIXES = frozenset(SUFFIXES.values())
+
+
 class OutputStore:
-    def __init__(self, root: Path | str):
+    def __init__(self, root: Path | str, hashes: ResourceHashes | None = None):
         self.root = Path(root)
+        self.hashes = hashes  # model and LoRA file hashes for the A1111 line; None leaves them out
 
     def space(self, owner: str) -> OutputStore:
         """The store of `owner`'s own images (see `space_folder`): what it saves, only its history lists."""
         folder = space_folder(owner)
-        return self if folder is None else OutputStore(self.root / folder)
+        return self if folder is None else OutputStore(self.root / folder, self.hashes)
+
+    def parameters_line(self, request: GenerationRequest) -> str:
+        return a1111_parameters(request, self.hashes)
 
     def save(self, image: Image.Image, request: GenerationRequest, when: datetime | None = None) -> ImageRecord:
-        """Write `<root>/YYYY-MM-DD/<HH-MM-SS>_<seed>.png` atomically: a crash never leaves half a file."""
+        """Write `<root>/YYYY-MM-DD/<HH-MM-SS>_<seed>.png` (or .jpg/.webp, the request's `output_format`)
+        atomically: a crash never leaves half a file."""
         when = when or datetime.now()
         folder = self.root / when.strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
-        info = PngImagePlugin.PngInfo()
-        info.add_text(PARAMETERS_CHUNK, a1111_parameters(request))
-        info.add_itxt(STUDIO_CHUNK, studio_metadata(request))
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=".png")
+        suffix = SUFFIXES[request.output_format]
+        parameters = self.parameters_line(request)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".saving-", suffix=suffix)
         try:
             with os.fdopen(handle, "wb") as file:
-                image.save(file, format="PNG", pnginfo=info)
+                write_image(file, image, request.output_format, request.output_quality, parameters, studio_metadata(request))
                 file.flush()
                 os.fsync(file.fileno())
-            path = self._publish(Path(temporary), folder, f"{when.strftime('%H-%M-%S')}_{request.seed}")
+            path = self._publish(Path(temporary), folder, f"{when.strftime('%H-%M-%S')}_{request.seed}", suffix)
         finally:
             Path(temporary).unlink(missing_ok=True)
         return ImageRecord(str(path), request.seed, image.width, image.height, request, when.isoformat(timespec="seconds"))
@@ -132,10 +129,10 @@ class OutputStore:
             Path(temporary).unlink(missing_ok=True)
 
     @staticmethod
-    def _publish(temporary: Path, folder: Path, stem: str) -> Path:
+    def _publish(temporary: Path, folder: Path, stem: str, suffix: str = ".png") -> Path:
         """Give the finished file its name; a hard link never replaces an image saved the same second."""
         for n in range(10_000):
-            path = folder / (f"{stem}.png" if n == 0 else f"{stem}_{n}.png")
+            path = folder / (f"{stem}{suffix}" if n == 0 else f"{stem}_{n}{suffix}")
             try:
                 os.link(temporary, path)
                 return path
@@ -150,7 +147,7 @@ class OutputStore:
     def history(self, limit: int = 200) -> list[ImageRecord]:
         """Saved studio images, newest first; files without readable metadata are left out."""
         paths = sorted(
-            (p for p in self.root.glob("*/*.png") if not p.name.startswith(".")),
+            (p for p in self.root.glob("*/*") if p.suffix in _SAVED_SUFFIXES and not p.name.startswith(".")),
             key=lambda p: p.stat().st_mtime_ns,
             reverse=True,
         )

@@ -18,6 +18,7 @@ from studio.performance import apply_performance
 from studio.settings import Settings
 from studio.styles import StyleLibrary
 from studio.types import GenerationRequest, Limit, validate_request
+from studio.user_styles import load_styles, user_styles_folder
 from studio.wildcards import SHIPPED_WILDCARDS, WildcardLibrary
 
 
@@ -33,7 +34,7 @@ class PromptLibraries:
     @classmethod
     def for_settings(cls, settings: Settings) -> PromptLibraries:
         return cls(
-            styles=StyleLibrary.load(),
+            styles=load_styles(user_styles_folder(settings.models_dir)).library,  # 15D: + <models-dir>/styles
             loras=LoraLibrary(Path(settings.models_dir) / "loras"),
             expanders=ExpanderCache(settings.expansion, settings.models_dir, settings.hub_offline),
             wildcards=WildcardLibrary((Path(settings.models_dir) / "wildcards", SHIPPED_WILDCARDS)),

@@ -31,4 +31,8 @@ def build_services(settings: Settings) -> Services:
         manager.load()
     except (ModelUnavailable, UnsafeCheckpoint, SettingsError) as error:
         raise StartupError(str(error)) from error
-    return Services(settings, manager, Engine(manager), OutputStore(settings.output_dir))
+    from studio.a1111_line import services_hashes
+
+    engine = Engine(manager)
+    store = OutputStore(settings.output_dir, services_hashes(manager, engine.libraries.loras))  # 15D: A1111 hashes
+    return Services(settings, manager, engine, store)

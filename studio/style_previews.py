@@ -109,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
     from studio.cli import EXIT_BAD_INPUT, parse_size, services_for
     from studio.styles import StyleError
     from studio.types import InvalidRequest, validate_request
+    from studio.user_styles import load_styles, user_styles_folder
 
     try:
-        library = StyleLibrary.load()
+        library = load_styles(user_styles_folder(args.models_dir)).library  # 15D: user style files too
         for name in args.only or ():
             library.get(name)  # fail fast, before a model is loaded
         size = parse_size(args.size) if args.size else None

@@ -38,6 +38,7 @@ from studio.schedulers import DEFAULT_SAMPLER, SAMPLER_NAMES
 REQUEST_VERSION = 1
 MAX_SEED = 2**63 - 1
 EXPANSION_MODES = ("none", "local", "llm")
+OUTPUT_FORMATS = ("png", "jpeg", "webp")  # 15D: what studio.image_formats writes
 
 
 # Real SDXL checkpoints work from 512 to 2048 pixels a side; models may narrow or widen this (see ModelInfo).
@@ -97,6 +98,15 @@ class GenerationRequest:
     freeu_s1: float = limited(1.0, FREEU_LIMIT, "FreeU skip-connection scale, stage 1")
     freeu_s2: float = limited(1.0, FREEU_LIMIT, "FreeU skip-connection scale, stage 2")
     clip_skip: int = limited(0, Limit(0, 10), "text-encoder layers skipped beyond SDXL's penultimate one; 0 = off")
+    # 15D: the saved file's format. Left out of the recorded metadata while neutral (PNG), so a PNG is
+    # byte-identical to one saved before these fields existed.
+    output_format: str = field(
+        default="png", metadata={"help": "saved file format: png, jpeg or webp", "omit_when_neutral": True}
+    )
+    output_quality: int = field(
+        default=95,
+        metadata={"limit": Limit(1, 100), "help": "JPEG/WebP quality (PNG is lossless)", "omit_when_neutral": True},
+    )
 
     def image_seed(self, index: int) -> int:
         return (self.seed + index) % (MAX_SEED + 1)
@@ -111,6 +121,9 @@ class GenerationRequest:
         data["loras"] = [lora.to_dict() for lora in self.loras]
         data["image_prompts"] = [prompt.to_dict() for prompt in self.image_prompts]
         data["edit"] = None if self.edit is None else self.edit.to_dict()
+        for f in fields(self):  # 15D: such fields stay out while neutral, so the recorded JSON is unchanged
+            if f.metadata.get("omit_when_neutral") and data[f.name] == f.default:
+                del data[f.name]
         return data
 
     @classmethod
@@ -199,6 +212,10 @@ def validate_request(request: GenerationRequest, size_limit: Limit | None) -> Ge
         LORA_WEIGHT_LIMIT.check(f"loras.{echo(lora.name)}.weight", lora.weight)
     if request.expansion not in EXPANSION_MODES:
         raise InvalidRequest("expansion", f"'{echo(request.expansion)}' is unknown; choose one of: {', '.join(EXPANSION_MODES)}")
+    if request.output_format not in OUTPUT_FORMATS:  # 15D
+        raise InvalidRequest(
+            "output_format", f"'{echo(request.output_format)}' is unknown; choose one of: {', '.join(OUTPUT_FORMATS)}"
+        )
     if request.edit is not None:
         request.edit.check()
     validate_image_prompts(request.image_prompts)

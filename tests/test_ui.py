@@ -98,6 +98,8 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         **{name: getattr(GenerationRequest(), name) for name in GUIDANCE_FIELDS},  # 15A
         "sharpness": 2,
         "clip_skip": 1.0,  # sliders may send floats
+        "output_format": "png",  # 15D
+        "output_quality": 95,
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -187,6 +189,8 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "model": info.name,
         **lora_values([LoraWeight("mine", 0.6)]),
         **{name: getattr(request, name) for name in GUIDANCE_FIELDS},  # 15A: the sampling-loop look
+        "output_format": "png",  # 15D
+        "output_quality": 95,
     }
     assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA
     # the loaded widgets re-make the same request (less the LoRA this studio does not have)

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
+from studio.foreign_metadata import ImportedSettings, read_settings
+from studio.image_formats import READABLE_PIL_FORMATS
 from studio.inputs import ImageTooLarge, open_image
 from studio.jobqueue import DEFAULT_MAX_QUEUED, JobQueue, JobState
-from studio.outputs import read_request
 from studio.types import GenerationRequest, ImageRecord, InvalidRequest
 from studio.ui.banner import banner_html
 from studio.ui.fields import aspect_ratio_choices, loadable_values, request_from_values
@@ -205,19 +206,20 @@ def choice(dropdown: gr.Dropdown, value: str, choices: list) -> Any:
 LOAD = "Load parameters"
 
 
-def read_loadable(path: str) -> GenerationRequest:
-    """The request recorded in an uploaded PNG; InvalidRequest naming Load parameters if there is none."""
+def read_loadable(path: str, style_names: tuple[str, ...] | None = None) -> ImportedSettings:
+    """The settings recorded in an uploaded PNG, JPEG or WebP (this studio's, Fooocus's or A1111's);
+    InvalidRequest naming Load parameters if there are none."""
     try:
-        image = open_image(Path(path).read_bytes(), LOAD, formats=("PNG",))
+        image = open_image(Path(path).read_bytes(), LOAD, formats=READABLE_PIL_FORMATS)
     except ImageTooLarge:
         raise
     except (InvalidRequest, OSError):
-        raise InvalidRequest(LOAD, "the file is not a PNG image") from None
+        raise InvalidRequest(LOAD, "the file is not a PNG, JPEG or WebP image") from None
     try:
-        return read_request(image)
+        return read_settings(image, style_names)
     except InvalidRequest as error:
         if error.field == "image":
-            why = "this PNG holds no studio settings; only images saved by this studio can be loaded"
+            why = "this image holds no settings; images saved by this studio, Fooocus or A1111 can be loaded"
         else:
             why = f"its recorded settings are not valid ({labelled(error.field, error.message)})"
         raise InvalidRequest(LOAD, why) from None
@@ -233,14 +235,15 @@ def load_handler(services: Services, widgets: Widgets):
         path = uploaded_path(upload)
         if not path:
             return gr.skip()
-        request = read_loadable(path)
+        imported = read_loadable(path, services.engine.libraries.styles.names)
+        request = imported.request
         models = services.manager.available_models()
         # the model that will re-make it: the recorded one if it is available (its sizes), else the loaded one
         info = services.manager.info_for(request.model) if request.model in models else services.manager.info
         lora_names = services.engine.libraries.loras.names()
         values, warnings = loadable_values(request, info, lora_names, models)
         panel, missing = input_values_from_request(request, services.engine.inputs)
-        for warning in [*warnings, *missing]:
+        for warning in [*warnings, *missing, *([imported.note] if imported.note else [])]:
             warn(LOAD, warning)
         gr.Info(f"Loaded the settings of seed {values['seed']}.", title=LOAD)
         updates = {settings[name]: value for name, value in values.items()}

@@ -17,6 +17,7 @@ from studio.expansion.side_by_side import compare_expansion
 from studio.performance import PERFORMANCE_MODES
 from studio.presets import load_presets
 from studio.resolve import expanded_prompt
+from studio.styles import RANDOM_STYLE
 from studio.types import InvalidRequest
 from studio.ui.banner import banner_html
 from studio.ui.comparison import Outcome, follow_in_thread
@@ -28,6 +29,7 @@ from studio.ui.preset_fields import needs_model_switch, performance_note, preset
 from studio.ui.session import Session
 from studio.ui.side_tabs import preview_folder
 from studio.ui.style_picker import filtered_choices, preview_items, templates_markdown
+from studio.user_styles import reload_styles
 
 if TYPE_CHECKING:
     from studio.services import Services
@@ -173,7 +175,6 @@ def compare_expansion_handler(services: Services, widgets: Widgets):
 
 def wire_extra_events(services: Services, widgets: Widgets) -> None:
     settings, extras = widgets.settings, widgets.extras
-    library = services.engine.libraries.styles
 
     # `.change`, not `.input`: gradio's Dropdown fires `input` on a choice and again as it closes (so every
     # preset ran twice), and on merely opening and closing it. Nothing else sets the preset dropdown.
@@ -197,6 +198,7 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
     )
 
     def show_styles(search: str, chosen: list[str]) -> list[Any]:
+        library = services.engine.libraries.styles  # 15D: as refreshed from <models-dir>/styles
         previews = preview_items(library, preview_folder(services), chosen or [], search or "")
         return [
             gr.update(choices=filtered_choices(library, search or "", chosen or [])),
@@ -224,6 +226,24 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
 
     extras["style_previews"].select(
         guarded("Styles", add_previewed_style), inputs=settings["styles"], outputs=settings["styles"], **PRIVATE
+    )
+
+    def refresh_style_files(search: str, chosen: list[str]) -> list[Any]:  # 15D
+        loaded = reload_styles(services.engine)
+        for warning in loaded.warnings:
+            warn("Styles", warning)
+        # no "<models-dir>" here: a toast is HTML, and the brackets would read as a tag
+        gr.Info(f"{loaded.user_count} user style(s) listed, from the styles folder of --models-dir.", title="Styles")
+        kept = [name for name in chosen or [] if name in (*loaded.library.names, RANDOM_STYLE)]
+        updates = show_styles(search, kept)
+        updates[0] = gr.update(choices=filtered_choices(loaded.library, search or "", kept), value=kept)
+        return updates
+
+    extras["styles_refresh"].click(
+        guarded("Styles", refresh_style_files),
+        inputs=[extras["style_search"], settings["styles"]],
+        outputs=style_outputs,
+        **PRIVATE,
     )
 
     def choose_model(name: str | None, aspect_ratio: str | None) -> dict:

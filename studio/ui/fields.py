@@ -21,6 +21,7 @@ from studio.types import (
     EXPANSION_MODES,
     GUIDANCE_FIELDS,
     MAX_LORAS,
+    OUTPUT_FORMATS,
     GenerationRequest,
     InvalidRequest,
     LoraWeight,
@@ -53,6 +54,8 @@ FIELD_NAMES = (
     "model",  # the base model (checkpoint) by name; switched to when the job runs
     *(name for slot in LORA_SLOTS for name in slot),
     *GUIDANCE_FIELDS,  # 15A: named as the request fields
+    "output_format",  # 15D: the saved file's format and JPEG/WebP quality
+    "output_quality",
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -195,6 +198,8 @@ def request_from_values(
         loras=loras_from_values(merged),
         performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
         **guidance_from_values(merged),
+        output_format=_choice("output_format", merged["output_format"], OUTPUT_FORMATS),  # 15D
+        output_quality=_whole("output_quality", merged["output_quality"]),
         **panel,
     )
 
@@ -218,6 +223,8 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "model": request.model,
         **lora_values(request.loras),
         **guidance_values(request),
+        "output_format": request.output_format,  # 15D
+        "output_quality": request.output_quality,
     }
 
 

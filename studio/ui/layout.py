@@ -153,7 +153,7 @@ def build_layout(services: Services) -> Widgets:
             build_advanced_tab(defaults, settings)
             with gr.Tab("Load parameters", id="load"):
                 load_image = gr.Image(
-                    label="Drop a PNG saved by this studio to fill in its settings",
+                    label="Drop an image saved by this studio, Fooocus or A1111 (PNG, JPEG, WebP) to fill in its settings",
                     type="filepath",
                     image_mode=None,  # keep the uploaded file as it is: its metadata is what we read
                     sources=["upload"],

@@ -49,6 +49,8 @@ FIELD_LABELS = {
     "edit.vary_strength": "Vary",
     "edit.inpaint_model": "Inpainting model",
     **GUIDANCE_LABELS,  # 15A
+    "output_format": "Output format",  # 15D
+    "output_quality": "JPEG/WebP quality",
 }
 _PART_LABELS = {"image": "", "type": " type", "weight": " weight", "stop_at": " stop at", "skip_preprocess": ""}
 _IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")

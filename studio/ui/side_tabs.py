@@ -84,6 +84,14 @@ def build_advanced_tab(defaults: dict[str, Any], settings: Components) -> None:
         settings["cfg_scale"] = _slider("cfg_scale", "Guidance (CFG)", defaults["cfg_scale"], step=0.1)
         settings["sampler"] = gr.Dropdown(choices=list(SAMPLER_NAMES), value=defaults["sampler"], label="Sampler")
         build_guidance_group(defaults, settings)  # 15A: sharpness, ADM, CFG mimicking, FreeU, CLIP skip
+        with gr.Row():  # 15D: the saved file's format
+            settings["output_format"] = gr.Dropdown(
+                choices=[("PNG (lossless)", "png"), ("JPEG", "jpeg"), ("WebP", "webp")],
+                value=defaults["output_format"],
+                label="Output format",
+                elem_id="studio-output-format",
+            )
+            settings["output_quality"] = _slider("output_quality", "JPEG/WebP quality", defaults["output_quality"], step=1)
 
 
 def preview_folder(services: Services):
@@ -122,6 +130,8 @@ def build_styles_tab(services: Services, defaults: dict[str, Any], settings: Com
             elem_id="studio-style-previews",
         )
         extras["style_note"] = gr.Markdown(NO_PREVIEWS_NOTE, visible=not previews)
+        # 15D: Fooocus-format JSON files dropped into <models-dir>/styles are listed beside the shipped styles
+        extras["styles_refresh"] = gr.Button("Refresh style files", size="sm", elem_id="studio-styles-refresh")
 
 
 def shown_folder(folder) -> str:
