@@ -166,6 +166,15 @@ def test_a_job_carries_its_input_images_to_a_replica_without_the_fronts_inputs_f
     assert job.records[0].request.edit.image == digest
 
 
+def test_replicas_ask_for_a_gpu_only_where_they_are_to_use_cuda(ray_engine):
+    import torch
+
+    from studio.scaleout.runner import replica_gpus
+
+    assert (replica_gpus("cpu"), replica_gpus("cuda")) == (0, 1)
+    assert replica_gpus("auto") == int(torch.cuda.is_available())  # the local cluster has this machine's GPUs
+
+
 def test_two_jobs_run_at_once_on_two_replicas_while_the_third_waits_its_turn(ray_engine, tmp_path):
     with queue(ray_engine, tmp_path, 2) as jobs:
         first, second, third = (jobs.submit(replace(SLOW, seed=seed), "alice") for seed in (1, 2, 3))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -43,15 +45,12 @@ class EngineReplica:
         from studio.types import GenerationRequest
 
         yield {"kind": "started", "replica": self.where()}
-        # The engine calls back from inside its loop; a generator cannot yield from a callback, so the
-        # loop runs in steps: the engine runs in a thread and its events are handed over through a queue.
-        import queue
-        import threading
-
+        # The engine calls back from inside its loop and a generator cannot yield from a callback, so the
+        # engine runs in a thread of its own and hands its events over through a queue.
         handover: queue.Queue = queue.Queue()
         done = object()
-
         last_sent = [0.0]
+        abandoned = threading.Event()
 
         def on_progress(event) -> None:
             now = time.monotonic()
@@ -66,7 +65,7 @@ class EngineReplica:
                 result = self.engine.run(
                     GenerationRequest.from_dict(request),
                     on_progress=on_progress,
-                    control=RemoteControl(signals, job_id),
+                    control=RemoteControl(signals, job_id, abandoned),
                     on_image=lambda index, generated: handover.put(image_message(index, generated)),
                 )
                 handover.put({"kind": "finished", "stopped": result.stopped, "skipped": list(result.skipped)})
@@ -75,6 +74,11 @@ class EngineReplica:
                 handover.put(failure_message(error))
             handover.put(done)
 
-        threading.Thread(target=work, name=f"job-{job_id}", daemon=True).start()
-        while (event := handover.get()) is not done:
-            yield event
+        worker = threading.Thread(target=work, name=f"job-{job_id}", daemon=True)
+        worker.start()
+        try:
+            while (event := handover.get()) is not done:
+                yield event
+        finally:  # the front went away mid-job (its process ended): stop, and take no job before this one ends
+            abandoned.set()
+            worker.join()

@@ -53,6 +53,14 @@ def connect(ray_settings: RaySettings, num_cpus: int | None = None) -> None:
         ray.init(address=ray_settings.address, runtime_env=runtime_env, logging_level=logging.WARNING)
 
 
+def replica_gpus(device: str) -> int:
+    """GPUs per replica: one where the replicas are to use CUDA. With `--device auto` that is where the
+    cluster has GPUs, wherever the front runs (often a head node without one)."""
+    if device == "auto":
+        return 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    return 1 if device == "cuda" else 0
+
+
 class RayEngine:
     """The job queue's engine when jobs run on Ray Serve replicas (see the module's docstring)."""
 
@@ -75,7 +83,7 @@ class RayEngine:
         `replica_settings` are given (tests give them an inputs folder of their own, as on another host)."""
         connect(ray_settings, num_cpus)
         serve.start(proxy_location="Disabled")  # the studio's own server is the front door; no Serve HTTP
-        gpus = 1 if services.manager.policy.device == "cuda" else 0
+        gpus = replica_gpus(services.settings.device)
         deployment = serve.deployment(
             EngineReplica,
             name="engine",

@@ -7,6 +7,7 @@ a Skip ends the image in progress only (as `JobControl.begin_image` clears a loc
 
 from __future__ import annotations
 
+import threading
 import time
 
 
@@ -35,9 +36,10 @@ class RemoteControl:
     """The replica's JobControl for one job, read from the JobSignals actor. The engine asks after every
     step; the answer is cached for `refresh_s` so a fast model does not wait on the actor at each step."""
 
-    def __init__(self, signals, job_id: str, refresh_s: float = 0.05) -> None:
+    def __init__(self, signals, job_id: str, abandoned: threading.Event | None = None, refresh_s: float = 0.05) -> None:
         self._signals = signals
         self._job_id = job_id
+        self._abandoned = abandoned or threading.Event()  # set when no one reads the job's events any more
         self._refresh_s = refresh_s
         self._read_at = -1.0
         self._stopped = False
@@ -55,12 +57,11 @@ class RemoteControl:
     @property
     def stopped(self) -> bool:
         self._read()
-        return self._stopped
+        return self._stopped or self._abandoned.is_set()
 
     @property
     def interrupted(self) -> bool:
-        self._read()
-        return self._stopped or self._skips > self._skips_seen
+        return self.stopped or self._skips > self._skips_seen
 
     def begin_image(self) -> None:
         self._read(fresh=True)
