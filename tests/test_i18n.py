@@ -170,6 +170,8 @@ def test_statuses_are_translated_part_by_part():
     assert translate(tile, "zh-CN") == "图像 1/2 · 细化图块 2/4 · 第 6/16 步"
     queued = "Waiting in the queue: position 3 (2 job(s) ahead)"
     assert translate(queued, "zh-TW") == "排隊等待：第 3 位（前面還有 2 個工作）"
+    cells = "Done: 3 of 4 cells · saved in the outputs folder as `compare/5`"
+    assert translate(cells, "zh-CN") == "完成：3/4 格 · 已保存到输出文件夹：`compare/5`"
 
 
 @pytest.mark.parametrize(
