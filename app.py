@@ -13,6 +13,7 @@ from studio.expansion.cli import add_llm_options, settings_from_args
 from studio.performance_policy import performance_settings
 from studio.scaleout.options import add_ray_options, ray_settings_from_args
 from studio.settings import DEFAULT_PORT, Settings, SettingsError
+from studio.translations import LOCALES
 
 AUTH_ENV = "STUDIO_AUTH"  # user:pass[,user:pass...], e.g. in Docker
 
@@ -57,6 +58,12 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
     parser.add_argument("--preset", help="start with a preset's model and settings (presets/*.json)")
     add_llm_options(parser)
     add_ray_options(parser)
+    parser.add_argument(
+        "--language",
+        choices=LOCALES,
+        default="",
+        help="show the page in this language for every browser (default: each browser's own language)",
+    )
     args = parser.parse_args(argv)
     preset = _preset(args.preset)
     users = [parse_credential(text) for text in args.auth]
@@ -84,6 +91,7 @@ def parse_settings(argv: list[str] | None = None) -> Settings:
         insecure=args.insecure,
         cors_origins=tuple(args.cors_origin),
         allowed_hosts=tuple(args.allowed_host),
+        language=args.language,
         **performance_settings(args),
         ray=ray_settings_from_args(args),
     )

@@ -50,6 +50,8 @@ class Settings:
     inpaint_model: str = ""
     # 17: --ray: run jobs on engine replicas of a Ray Serve deployment (studio.scaleout); None = in-process.
     ray: RaySettings | None = None
+    # 18: --language: the page's language for every browser (en, zh-CN, zh-TW); "" = each browser's own
+    language: str = ""
 
     def __post_init__(self):
         if self.device not in DEVICE_CHOICES:
@@ -71,6 +73,10 @@ class Settings:
                 raise SettingsError(
                     f"--allowed-host must be a host name or IP address like studio.example.com, not '{name}'"
                 )
+        from studio.translations import LOCALES  # no gradio there
+
+        if self.language and self.language not in LOCALES:
+            raise SettingsError(f"--language must be one of {', '.join(LOCALES)}, not '{self.language}'")
         object.__setattr__(self, "models_dir", Path(self.models_dir).expanduser())
         object.__setattr__(self, "output_dir", Path(self.output_dir).expanduser())
 

@@ -111,6 +111,7 @@ def app_url(tiny_services):
         prevent_thread_lock=True,
         quiet=True,
         allowed_paths=[str(tiny_services.settings.output_dir)],
+        i18n=demo.i18n_instance,  # the page's translations (launch would drop them)
     )
     try:
         yield demo.local_url

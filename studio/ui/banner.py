@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from studio.types import ModelInfo
+from studio.ui.i18n import say
 
 RANDOM_WEIGHTS_NOTICE = "random weights (tiny test model): images are noise"
 
@@ -22,9 +23,9 @@ BANNER_CSS = """
 
 def banner_html(info: ModelInfo) -> str:
     facts = [
-        f'<span class="fact">Model <b>{escape(info.name)}</b></span>',
-        f'<span class="fact">Device <b>{escape(info.device)}</b> ({escape(info.dtype)})</span>',
+        f'<span class="fact">{escape(say("Model"))} <b>{escape(info.name)}</b></span>',
+        f'<span class="fact">{escape(say("Device"))} <b>{escape(info.device)}</b> ({escape(info.dtype)})</span>',
     ]
-    if info.random_weights:
-        facts.append(f'<span class="warning" role="status">⚠ {RANDOM_WEIGHTS_NOTICE}</span>')
+    if info.random_weights:  # in the page's language when a page asks (page load, model switch)
+        facts.append(f'<span class="warning" role="status">⚠ {escape(say(RANDOM_WEIGHTS_NOTICE))}</span>')
     return f'<div class="studio-banner"><h1>SDXL Studio</h1>{"".join(facts)}</div>'

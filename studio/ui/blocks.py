@@ -11,6 +11,7 @@ from studio.ui.api import add_generate_endpoint
 from studio.ui.compare_tab import wire_compare
 from studio.ui.events import history_handler, wire_events
 from studio.ui.extra_events import wire_extra_events
+from studio.ui.i18n import StudioI18n, localize
 from studio.ui.input_events import wire_input_events
 from studio.ui.layout import build_layout
 from studio.ui.page_load import wire_page_load
@@ -46,4 +47,5 @@ def build_ui(services: Services, jobs: JobQueue | None = None, owners: Owners | 
             open_page, inputs=widgets.session, outputs=[widgets.session, widgets.history], api_visibility="private"
         )
         wire_page_load(demo, services, widgets)
-    return demo
+    # 18: the page in the browser's language (or --language); `launch` needs i18n=demo.i18n_instance
+    return localize(demo, StudioI18n(services.settings.language or None))

@@ -30,6 +30,7 @@ from studio.ui.comparison import (
 )
 from studio.ui.fields import request_from_values
 from studio.ui.guard import guarded, guarded_stream
+from studio.ui.i18n import request_locale, say
 from studio.ui.messages import user_message
 from studio.ui.session import Session
 
@@ -106,7 +107,7 @@ def compare_handler(services: Services):
         count = len(request.cells())
         yield {
             "seed": str(request.base.seed),
-            "progress": f"Queued {count} cells · seed {request.base.seed}",
+            "progress": say(f"Queued {count} cells · seed {request.base.seed}"),
             "stop": True,
         }
 
@@ -128,11 +129,13 @@ def compare_handler(services: Services):
             for item in follow_in_thread(work, on_abandon=control.stop, name="sampler-comparison"):
                 if isinstance(item, CellDone):
                     done += 1
-                    yield {"progress": f"Cell {done}/{count} done: {item.cell.sampler}, {item.cell.steps} steps"}
+                    yield {"progress": say(f"Cell {done}/{count} done: {item.cell.sampler}, {item.cell.steps} steps")}
                 elif isinstance(item, ProgressEvent):
                     sampler, steps = request.cells()[item.image_index]
                     yield {
-                        "progress": f"Cell {item.image_index + 1}/{count} ({sampler}, {steps} steps) · step {item.step}/{item.total_steps}"
+                        "progress": say(
+                            f"Cell {item.image_index + 1}/{count} ({sampler}, {steps} steps) · step {item.step}/{item.total_steps}"
+                        )
                     }
                 elif isinstance(item, Outcome):
                     if item.error is not None:
@@ -141,7 +144,7 @@ def compare_handler(services: Services):
                     state = "Stopped" if result.stopped else "Done"
                     where = f" · saved in the outputs folder as `{shown_folder(paths)}`" if paths else ""
                     yield {
-                        "progress": f"{state}: {len(result.cells)} of {count} cells{where}",
+                        "progress": say(f"{state}: {len(result.cells)} of {count} cells{where}"),
                         "grid": render_grid(result) if result.cells else None,
                         "chart": render_chart(result) if result.convergence else None,
                         "table": table_rows(result),
@@ -178,14 +181,14 @@ def wire_compare(services: Services, widgets) -> None:
     def end(error: BaseException | None) -> dict:
         updates = {compare.run: gr.update(interactive=True), compare.stop: gr.update(interactive=False)}
         if error is not None:  # never leave "Queued…" or a cell's progress on the page
-            updates[compare.progress] = f"Comparison failed: {user_message(error, COMPARE_SAMPLERS)}"
+            updates[compare.progress] = say(f"Comparison failed: {user_message(error, COMPARE_SAMPLERS, request_locale())}")
         return updates
 
     def stop(session: Session):
         if session.comparison is None:
             return gr.skip()
         session.comparison.stop()
-        return "Stopping after this step; finished cells are kept…"
+        return say("Stopping after this step; finished cells are kept…")
 
     private = {"api_visibility": "private"}
     compare.run.click(

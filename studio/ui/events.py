@@ -34,6 +34,7 @@ from studio.ui.generation import (
     summary_text,
 )
 from studio.ui.guard import guarded, guarded_stream, warn
+from studio.ui.i18n import request_locale, say
 from studio.ui.input_fields import input_values_from_request
 from studio.ui.layout import Widgets
 from studio.ui.messages import labelled, readable_text
@@ -91,7 +92,7 @@ def job_runner(widgets: Widgets, jobs: JobQueue):
         session.begin_job(job)
         yield {
             widgets.settings["seed"]: str(request.seed),  # a drawn random seed is shown, so it can be re-made
-            widgets.progress: f"Queued {request.image_count} image(s) · {seeds_text(request)}",
+            widgets.progress: say(f"Queued {request.image_count} image(s) · {seeds_text(request)}"),
             widgets.preview: gr.update(value=None, visible=True),
             widgets.session: session,
         }
@@ -111,7 +112,7 @@ def job_runner(widgets: Widgets, jobs: JobQueue):
                         widgets.preview: gr.update(value=None, visible=False),
                     }
                     if item.state is JobState.FAILED:
-                        warn(action, readable_text(item.error or "the job failed"))
+                        warn(action, readable_text(item.error or "the job failed", request_locale()))
                 elif isinstance(item, Saved):
                     yield show_saved(item.records)
                 elif isinstance(item, Queued):
@@ -245,7 +246,7 @@ def load_handler(services: Services, widgets: Widgets):
         panel, missing = input_values_from_request(request, services.engine.inputs)
         for warning in [*warnings, *missing, *([imported.note] if imported.note else [])]:
             warn(LOAD, warning)
-        gr.Info(f"Loaded the settings of seed {values['seed']}.", title=LOAD)
+        gr.Info(say(f"Loaded the settings of seed {values['seed']}."), title=say(LOAD))
         updates = {settings[name]: value for name, value in values.items()}
         if "model" in values:  # a checkpoint added (or sizes changed) since the page was built: re-list
             updates[settings["model"]] = choice(settings["model"], values["model"], list(models))
@@ -271,13 +272,13 @@ def wire_events(services: Services, widgets: Widgets, jobs: JobQueue, owners: Ow
         if session.job is None:
             return gr.skip()
         jobs.cancel(session.job.id, session.owner)
-        return "Stopping after this step; finished images are kept…"
+        return say("Stopping after this step; finished images are kept…")
 
     def skip(session: Session) -> str | Any:
         if session.job is None:
             return gr.skip()
         jobs.skip(session.job.id, session.owner)
-        return "Skipping this image…"
+        return say("Skipping this image…")
 
     private = {"api_visibility": "private"}
     wire_job(widgets.generate.click, generate_in_ui, widgets, services, "Generate")

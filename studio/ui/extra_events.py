@@ -24,6 +24,7 @@ from studio.ui.comparison import Outcome, follow_in_thread
 from studio.ui.events import gallery_items
 from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices, request_from_values
 from studio.ui.guard import guarded, guarded_stream, warn
+from studio.ui.i18n import request_locale, say
 from studio.ui.messages import user_message
 from studio.ui.preset_fields import needs_model_switch, performance_note, preset_widget_values
 from studio.ui.session import Session
@@ -58,7 +59,7 @@ def switch_to_preset_model(services: Services, preset) -> bool:
             f"or offline), so '{current}' stays loaded and its other settings are applied.",
         )
         return False
-    gr.Info(f"Loaded '{services.manager.info.name}' for preset '{preset.name}'.", title=PRESET)
+    gr.Info(say(f"Loaded '{services.manager.info.name}' for preset '{preset.name}'."), title=say(PRESET))
     return True
 
 
@@ -148,7 +149,7 @@ def compare_expansion_handler(services: Services, widgets: Widgets):
         request = request_from_values({**values, "expanded_prompt": "", "expansion": "none"}, services.manager.info)
         services.engine.validate(request)
         yield {
-            widgets.progress: f"Comparing the plain and the {mode}-expanded prompt at seed {request.seed}…",
+            widgets.progress: say(f"Comparing the plain and the {mode}-expanded prompt at seed {request.seed}…"),
             widgets.settings["seed"]: str(request.seed),
         }
 
@@ -166,7 +167,7 @@ def compare_expansion_handler(services: Services, widgets: Widgets):
                 sheet = [(comparison.sheet_path, f"plain vs {mode} expansion · seed {request.seed}")]
                 yield {
                     widgets.gallery: session.show(sheet + gallery_items(session.results)),
-                    widgets.progress: f"Compared at seed {request.seed}: sheet saved as `{comparison.sheet_path}`",
+                    widgets.progress: say(f"Compared at seed {request.seed}: sheet saved as `{comparison.sheet_path}`"),
                     widgets.session: session,
                 }
 
@@ -276,7 +277,7 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
         """A failed comparison must not leave "Comparing…" on the page."""
         if error is None:
             return None
-        return {widgets.progress: f"Comparison failed: {user_message(error, 'Compare')}"}
+        return {widgets.progress: say(f"Comparison failed: {user_message(error, 'Compare', request_locale())}")}
 
     extras["compare_expansion"].click(
         guarded_stream(COMPARE, compare_expansion_handler(services, widgets), end=comparison_failed),

@@ -15,6 +15,7 @@ import numpy as np
 
 from studio.jobqueue import Job, JobQueue, JobState
 from studio.types import GenerationRequest, ImageRecord, ProgressEvent
+from studio.ui.i18n import request_locale, say
 from studio.ui.messages import readable_text
 
 PREVIEW_SIDE = 320  # pixels: the latent preview is shown scaled up to about this size
@@ -84,13 +85,13 @@ def progress_text(event: ProgressEvent) -> str:
         text += f" · {event.phase} tile {event.tile}/{event.tiles}"
     if event.total_steps:  # a phase without denoising (the upscale model's tiles) has no steps
         text += f" · step {event.step}/{event.total_steps}"
-    return text
+    return say(text)
 
 
 def queued_text(queued: Queued) -> str:
     if queued.position <= 1:
-        return "Waiting: next in the queue…"
-    return f"Waiting in the queue: position {queued.position} ({queued.position - 1} job(s) ahead)"
+        return say("Waiting: next in the queue…")
+    return say(f"Waiting in the queue: position {queued.position} ({queued.position - 1} job(s) ahead)")
 
 
 def summary_text(finished: Finished) -> str:
@@ -99,9 +100,9 @@ def summary_text(finished: Finished) -> str:
     text = f"{state}: {len(finished.records)} of {count} image{'s' if count != 1 else ''} saved"
     if finished.skipped:
         text += f", {len(finished.skipped)} skipped"
-    text += f" · {seeds_text(finished.request)}"
+    text = say(f"{text} · {seeds_text(finished.request)}")
     if finished.error:
-        text += f" · {readable_text(finished.error)}"
+        text += f" · {readable_text(finished.error, request_locale())}"
     return text
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from studio.ui.i18n import request_locale, say
 from studio.ui.messages import user_message
 from studio.user_errors import log_failure
 
@@ -25,14 +26,15 @@ Updates = dict[Any, Any]
 
 
 def warn(action: str, message: str) -> None:
-    """A warning toast titled by what the user did ("Generate", "Load parameters", ...)."""
-    gr.Warning(message, title=action)
+    """A warning toast titled by what the user did ("Generate", "Load parameters", ...), in the page's language
+    (`message` is translated where the catalogue has it; a message already translated stays as it is)."""
+    gr.Warning(say(message), title=say(action))
 
 
 def report(action: str, error: BaseException) -> None:
     """Log `error` (one line, or a traceback for a bug) and show it as one readable sentence."""
     log_failure(log, f"{action} failed", error)
-    warn(action, user_message(error, action))
+    warn(action, user_message(error, action, request_locale()))
 
 
 def guarded(action: str, handler: Callable[..., Any], fallback: Callable[[], Any] = gr.skip) -> Callable[..., Any]:

@@ -18,6 +18,7 @@ from studio.ui.banner import BANNER_CSS, banner_html
 from studio.ui.compare_tab import CompareWidgets, build_compare_tab
 from studio.ui.fields import FIELD_NAMES, default_values
 from studio.ui.generation import PREVIEW_SIDE
+from studio.ui.i18n import page_text
 from studio.ui.input_fields import INPUT_FIELD_NAMES
 from studio.ui.input_panel import InputPanel, build_input_panel
 from studio.ui.session import Session
@@ -48,6 +49,12 @@ class Widgets:
     use_selected: gr.Button  # "Use as input": the selected result into the editor and Vary/Upscale image
 
 
+EXPANSION_NOTE = (
+    "LLM endpoint, model and the variable holding its key, set by the studio's start-up options and not here, "
+    "so no request can point the server elsewhere:"
+)
+
+
 def _expansion_row(services: Services, defaults: dict[str, Any], settings: dict, extras: dict) -> None:
     endpoint = services.settings.expansion
     with gr.Accordion("Prompt expansion", open=True, elem_id="studio-expansion"):
@@ -72,8 +79,8 @@ def _expansion_row(services: Services, defaults: dict[str, Any], settings: dict,
             elem_id="studio-expanded-prompt",
         )
         extras["expansion_note"] = gr.Markdown(
-            f"LLM endpoint `{endpoint.base_url}` · model `{endpoint.model}` (key from `${endpoint.api_key_env}`). "
-            "It is set by the studio's start-up options, not here, so no request can point the server elsewhere.",
+            # one translated sentence first (the page translates one marker per text), then the facts as they are
+            f"{page_text(EXPANSION_NOTE)} `{endpoint.base_url}` · `{endpoint.model}` · `${endpoint.api_key_env}`",
             elem_id="studio-expansion-endpoint",
         )
 

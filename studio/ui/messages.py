@@ -4,12 +4,16 @@ no exception class names and no server paths. No gradio here.
 Errors name fields as requests do (`seed`, `edit.mask`, `image_prompts[0].weight`); the page calls them
 "Seed", "Inpaint mask", "Image prompt 1 weight". Job failures arrive as text ("seed: ..."), so text whose
 first word is a field name is relabelled the same way.
+
+Each sentence comes in the page's language (`locale`, see `studio.translations`): the field as the page labels
+it in that language, and what is wrong with it where the catalogue has that sentence (else in English).
 """
 
 from __future__ import annotations
 
 import re
 
+from studio.translations import ENGLISH, fill, translate
 from studio.types import InvalidRequest
 from studio.ui.guidance_fields import GUIDANCE_LABELS
 from studio.user_errors import is_user_error
@@ -113,23 +117,28 @@ def sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def labelled(field: str, message: str) -> str:
+def labelled(field: str, message: str, locale: str = ENGLISH) -> str:
     """"Label: message." for a field and what is wrong with it."""
-    return f"{field_label(field)}: {_tidy(message)}"
+    label, problem = translate(field_label(field), locale), translate(_tidy(message), locale)
+    return fill("{field}: {problem}", locale, field=label, problem=problem)
 
 
-def readable_text(text: str) -> str:
+def readable_text(text: str, locale: str = ENGLISH) -> str:
     """An error's text (a job's failure, say) as the page shows it: "seed: 'x' is ..." -> "Seed: 'x' is ...."."""
     match = _FIELD_PREFIX.match(text.strip())
     if match and _is_field_name(match.group(1)):
-        return labelled(match.group(1), match.group(2))
-    return sentence(text)
+        return labelled(match.group(1), match.group(2), locale)
+    return translate(sentence(text), locale)
 
 
-def user_message(error: BaseException, action: str) -> str:
-    """One readable sentence for `error` met while doing `action` (e.g. "Generate")."""
+def user_message(error: BaseException, action: str, locale: str = ENGLISH) -> str:
+    """One readable sentence for `error` met while doing `action` (e.g. "Generate"), in `locale`."""
     if isinstance(error, InvalidRequest):
-        return labelled(error.field, error.message)
+        return labelled(error.field, error.message, locale)
     if is_user_error(error):
-        return readable_text(str(error))
-    return f"{action} failed because of an internal error; the studio's console has the details."
+        return readable_text(str(error), locale)
+    return fill(
+        "{action} failed because of an internal error; the studio's console has the details.",
+        locale,
+        action=translate(action, locale),
+    )

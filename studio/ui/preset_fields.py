@@ -13,6 +13,7 @@ from studio.performance import PERFORMANCE_MODES
 from studio.presets import Preset
 from studio.types import GUIDANCE_FIELDS, ModelInfo
 from studio.ui.fields import lora_values, size_label, size_value
+from studio.ui.i18n import say
 
 # Preset settings that map one to one onto a settings widget of the same name.
 _SAME_NAME = ("performance", "steps", "cfg_scale", "sampler", "negative_prompt", *GUIDANCE_FIELDS)
@@ -56,5 +57,5 @@ def performance_note(name: str) -> str:
     """What a performance mode does, for the note beside the radio."""
     mode = PERFORMANCE_MODES[name]
     if mode.forced:
-        return f"**{mode.name}** forces {mode.describe()}; the steps, guidance and sampler settings are ignored."
-    return f"**{mode.name}**: {mode.describe()} (written into Steps; you can change it)."
+        return say(f"**{mode.name}** forces {mode.describe()}; the steps, guidance and sampler settings are ignored.")
+    return say(f"**{mode.name}**: {mode.describe()} (written into Steps; you can change it).")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from studio.style_previews import preview_path
 from studio.styles import RANDOM_STYLE, StyleLibrary, family_title
+from studio.ui.i18n import say
 
 PREVIEW_LIMIT = 60  # thumbnails shown at once; searching narrows them
 NO_PREVIEWS_NOTE = "No style previews yet: run `python -m studio style-previews` to make previews."
@@ -40,7 +41,7 @@ def filtered_choices(library: StyleLibrary, search: str, chosen: list[str]) -> l
 
 def templates_markdown(library: StyleLibrary, chosen: list[str]) -> str:
     if not chosen:
-        return "No style chosen: the prompt is used as typed. Styles apply in the order chosen."
+        return say("No style chosen: the prompt is used as typed. Styles apply in the order chosen.")
     parts = [library.template_markdown(name) for name in chosen if name == RANDOM_STYLE or name in library.names]
     return "\n\n---\n\n".join(parts)
 
