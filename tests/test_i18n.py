@@ -172,6 +172,8 @@ def test_statuses_are_translated_part_by_part():
     assert translate(queued, "zh-TW") == "排隊等待：第 3 位（前面還有 2 個工作）"
     cells = "Done: 3 of 4 cells · saved in the outputs folder as `compare/5`"
     assert translate(cells, "zh-CN") == "完成：3/4 格 · 已保存到输出文件夹：`compare/5`"
+    load_warning = "The sampler 'Foo' is unknown here; the sampler was left as it is."  # Load parameters' toast
+    assert translate(load_warning, "zh-TW") == "這裡沒有取樣器「Foo」；取樣器維持不變。"
 
 
 @pytest.mark.parametrize(
