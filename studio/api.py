@@ -7,7 +7,7 @@
     GET    /v1/jobs/{id}/images/{n} the n-th saved PNG (with its metadata chunks)
     DELETE /v1/jobs/{id}           cancel (a running job stops after its step; saved images are kept)
     POST   /v1/metadata            {"image": base64 PNG} -> the request recorded in a studio PNG
-    GET    /v1/samplers|models|styles|presets|loras|performance, GET /health (no auth; says nothing private)
+    GET    /v1/samplers|schedulers|vaes|embeddings|models|styles|presets|loras|performance, GET /health (no auth; says nothing private)
            (/v1/models: the loaded model and every checkpoint of <models-dir>/checkpoints a request may name)
     POST   /v1/inputs, /v1/expand, /v1/compare   see studio/api_tools.py
 
@@ -52,7 +52,7 @@ from studio.api_guards import (
 from studio.auth import Auth
 from studio.inputs import MAX_INPUT_BYTES, ImageTooLarge, open_image
 from studio.jobqueue import Job, JobNotFound, JobQueue, QueueFull, job_summary
-from studio.schedulers import SAMPLER_NAMES, SAMPLERS
+from studio.schedulers import SAMPLER_NAMES, SAMPLERS, SCHEDULE_NAMES
 from studio.types import GenerationRequest, InvalidRequest, check_text, echo, random_seed
 
 log = logging.getLogger(__name__)
@@ -125,6 +125,8 @@ def request_schema(default_size: tuple[int, int]) -> dict[str, Any]:
             prop["minimum"], prop["maximum"] = limit.low, limit.high
         if f.name == "sampler":
             prop["enum"] = list(SAMPLER_NAMES)
+        if f.name == "scheduler":
+            prop["enum"] = list(SCHEDULE_NAMES)
         prop["default"] = {"width": default_size[0], "height": default_size[1]}.get(f.name, default)
         properties[f.name] = prop
     properties["seed"]["description"] += "; random when left out"
@@ -301,6 +303,18 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
     @app.get("/v1/samplers", tags=["lists"])
     def samplers(who: str = Depends(owner)) -> list[dict[str, Any]]:
         return [{"name": name, "stochastic": spec.stochastic} for name, spec in SAMPLERS.items()]
+
+    @app.get("/v1/schedulers", tags=["lists"])
+    def schedulers(who: str = Depends(owner)) -> list[str]:
+        return list(SCHEDULE_NAMES)
+
+    @app.get("/v1/vaes", tags=["lists"])
+    def vaes(who: str = Depends(owner)) -> list[str]:
+        return list(services.engine.vaes.library.names())
+
+    @app.get("/v1/embeddings", tags=["lists"])
+    def embeddings(who: str = Depends(owner)) -> list[str]:
+        return list(services.engine.embeddings.library.names())
 
     @app.get("/v1/models", tags=["lists"])
     def models(who: str = Depends(owner)) -> list[dict[str, Any]]:

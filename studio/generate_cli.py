@@ -16,6 +16,7 @@ from studio.edit.cli_args import add_edit_arguments, edit_from_args
 from studio.expansion.cli import add_llm_options, settings_from_args
 from studio.inputs import InputStore
 from studio.performance import PERFORMANCE_MODES, PERFORMANCE_NAMES
+from studio.schedulers import SCHEDULE_NAMES
 from studio.settings import Settings
 from studio.types import (
     EXPANSION_MODES,
@@ -42,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", action="append", default=None, help="a style name (repeatable); see `python -m studio styles`")
     parser.add_argument("--lora", action="append", default=None, metavar="NAME[:WEIGHT]", help="a LoRA from <models-dir>/loras (repeatable)")
     parser.add_argument("--expand", choices=EXPANSION_MODES, default="none", help="prompt expansion")
+    parser.add_argument("--scheduler", choices=SCHEDULE_NAMES, help="noise schedule; default: the sampler's own")
+    parser.add_argument("--vae", help="a VAE from <models-dir>/vae by name (see `python -m studio vaes`); default: the checkpoint's own")
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
     add_llm_options(parser)
     add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
@@ -74,6 +77,8 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
         "styles": tuple(args.style) if args.style is not None else None,
         "loras": tuple(parse_lora(text) for text in args.lora) if args.lora is not None else None,
         "expansion": args.expand,
+        "scheduler": args.scheduler,  # 15B
+        "vae": args.vae,
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)

@@ -16,7 +16,7 @@ from typing import Any
 from studio.inputs import InputStore
 from studio.outputs import read_request
 from studio.performance import PERFORMANCE_NAMES
-from studio.schedulers import SAMPLER_NAMES
+from studio.schedulers import SAMPLER_NAMES, SCHEDULE_NAMES
 from studio.types import (
     EXPANSION_MODES,
     MAX_LORAS,
@@ -27,6 +27,7 @@ from studio.types import (
     random_seed,
 )
 from studio.ui.input_fields import INPUT_FIELD_NAMES, inputs_from_values
+from studio.ui.model_files import vae_from_widget, vae_widget_value
 
 NO_LORA = "None"  # an empty LoRA slot
 # (name widget, weight widget) of each LoRA slot, as settings names: ("lora_1", "lora_1_weight"), ...
@@ -50,6 +51,8 @@ FIELD_NAMES = (
     "styles",
     "model",  # the base model (checkpoint) by name; switched to when the job runs
     *(name for slot in LORA_SLOTS for name in slot),
+    "scheduler",  # 15B: the noise schedule (Advanced tab)
+    "vae",  # 15B: the VAE by name (Models tab)
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -191,6 +194,8 @@ def request_from_values(
         styles=_names("styles", merged["styles"]),
         loras=loras_from_values(merged),
         performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
+        scheduler=_choice("scheduler", merged["scheduler"], SCHEDULE_NAMES),
+        vae=vae_from_widget(merged["vae"]),
         **panel,
     )
 
@@ -213,6 +218,8 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "expanded_prompt": "",
         "model": request.model,
         **lora_values(request.loras),
+        "scheduler": request.scheduler,
+        "vae": vae_widget_value(request.vae),
     }
 
 
@@ -243,6 +250,9 @@ def loadable_values(
     if request.sampler not in SAMPLER_NAMES:
         warnings.append(f"The sampler '{request.sampler}' is unknown here; the sampler was left as it is.")
         del values["sampler"]
+    if request.scheduler not in SCHEDULE_NAMES:
+        warnings.append(f"The scheduler '{request.scheduler}' is unknown here; the scheduler was left as it is.")
+        del values["scheduler"]
     if request.model not in (model_names if model_names is not None else (info.name,)):
         if request.model:
             warnings.append(

@@ -47,6 +47,8 @@ FIELD_LABELS = {
     "edit.upscale": "Upscale",
     "edit.vary_strength": "Vary",
     "edit.inpaint_model": "Inpainting model",
+    "scheduler": "Scheduler",  # 15B
+    "vae": "VAE",
 }
 _PART_LABELS = {"image": "", "type": " type", "weight": " weight", "stop_at": " stop at", "skip_preprocess": ""}
 _IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")

@@ -13,10 +13,11 @@ import gradio as gr
 
 from studio.performance import PERFORMANCE_NAMES
 from studio.presets import load_presets
-from studio.schedulers import SAMPLER_NAMES
+from studio.schedulers import SAMPLER_NAMES, SCHEDULE_NAMES
 from studio.style_previews import default_preview_dir
 from studio.types import LORA_WEIGHT_LIMIT, MAX_STYLES, Limit, limit_of
 from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices
+from studio.ui.model_files import vae_choices
 from studio.ui.preset_fields import performance_note
 from studio.ui.style_picker import NO_PREVIEWS_NOTE, preview_items, style_choices, templates_markdown
 
@@ -82,6 +83,13 @@ def build_advanced_tab(defaults: dict[str, Any], settings: Components) -> None:
         settings["steps"] = _slider("steps", "Steps", defaults["steps"], step=1)
         settings["cfg_scale"] = _slider("cfg_scale", "Guidance (CFG)", defaults["cfg_scale"], step=0.1)
         settings["sampler"] = gr.Dropdown(choices=list(SAMPLER_NAMES), value=defaults["sampler"], label="Sampler")
+        settings["scheduler"] = gr.Dropdown(
+            choices=list(SCHEDULE_NAMES),
+            value=defaults["scheduler"],
+            label="Scheduler",
+            info="The noise schedule; 'default' is the sampler's own (e.g. Karras for 'DPM++ 2M SDE Karras')",
+            elem_id="studio-scheduler",
+        )
 
 
 def preview_folder(services: Services):
@@ -137,6 +145,21 @@ def build_models_tab(services: Services, defaults: dict[str, Any], settings: Com
             label="Base model",
             info=f"Checkpoints from `{shown_folder(services.manager.checkpoints.folder)}`; loaded when a job uses it",
             elem_id="studio-model",
+        )
+        settings["vae"] = gr.Dropdown(
+            choices=vae_choices(services.engine.vaes.library.names()),
+            value=defaults["vae"],
+            label="VAE",
+            info=f"From `{shown_folder(services.engine.vaes.library.folder)}`; loaded once, kept while the model is",
+            elem_id="studio-vae",
+        )
+        extras["embedding_insert"] = gr.Dropdown(
+            choices=list(services.engine.embeddings.library.names()),
+            value=None,
+            label="Embeddings (add one to the prompt)",
+            info=f"From `{shown_folder(services.engine.embeddings.library.folder)}`; in a prompt as embedding:name "
+            "or (embedding:name:1.2)",
+            elem_id="studio-embedding-insert",
         )
         gr.Markdown(f"LoRAs from `{shown_folder(services.engine.libraries.loras.folder)}`")
         for index, (name_field, weight_field) in enumerate(LORA_SLOTS, start=1):

@@ -1,0 +1,45 @@
+"""The VAE and embedding widgets' values (issue 15B), by name. No gradio here.
+
+The VAE dropdown shows `OWN_VAE` for the request's '' (the checkpoint's own VAE); the embeddings dropdown is
+no setting of its own: choosing one adds `embedding:name` to the prompt, where embeddings are named.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.embeddings import embedding_names
+from studio.limits import InvalidRequest
+from studio.vaes import NO_VAE
+
+OWN_VAE = "Checkpoint's own"  # never a library name: those have no apostrophe
+
+
+def vae_from_widget(value: Any) -> str:
+    if value in (None, "", OWN_VAE):
+        return NO_VAE
+    if not isinstance(value, str):
+        raise InvalidRequest("vae", "must be a VAE name")
+    return value
+
+
+def vae_widget_value(vae: str) -> str:
+    return vae or OWN_VAE
+
+
+def vae_choices(names: tuple[str, ...]) -> list[str]:
+    return [OWN_VAE, *names]
+
+
+def kept_vae(value: Any, names: tuple[str, ...]) -> str:
+    """The VAE dropdown's value after its folder is read again: kept if still there, else the checkpoint's own."""
+    return value if value in names else OWN_VAE
+
+
+def with_embedding(prompt: str | None, name: str | None) -> str:
+    """The prompt with `embedding:name` added at its end (once: a prompt naming it already is left as it is)."""
+    prompt = prompt or ""
+    if not name or name in embedding_names(prompt):
+        return prompt
+    separator = ", " if prompt.strip() and not prompt.rstrip().endswith(",") else (" " if prompt.strip() else "")
+    return f"{prompt.rstrip()}{separator}embedding:{name}"
