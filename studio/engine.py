@@ -22,6 +22,7 @@ from studio.inputs import InputStore
 from studio.jobs import JobControl
 from studio.models import ModelUnavailable, PipelineManager
 from studio.performance import PERFORMANCE_MODES
+from studio.refiner import RefinerStage, check_refiner
 from studio.registry import SPEED_LORAS
 from studio.request_checks import check_names
 from studio.resolve import PromptLibraries, resolve_images
@@ -62,6 +63,7 @@ class Engine:
         self.stages: tuple[Stage, ...] = ()
         self.stages += (edit_stage,)  # inpaint, outpaint, vary, upscale (studio/edit/)
         self.stages += (ImagePromptStage(manager),)  # image_prompts: IP-Adapters and ControlNets
+        self.stages += (RefinerStage(manager, EmbeddingLibrary.in_models_dir(manager.settings.models_dir)),)  # 15B, last
         self.edit_models = EditModels(manager)  # the upscaler and captioner, loaded on first use
         self.vaes = VaeChoice(manager)  # 15B: a request's `vae`, loaded once and kept resident
         self.embeddings = EmbeddingTokens(EmbeddingLibrary.in_models_dir(manager.settings.models_dir))
@@ -84,6 +86,7 @@ class Engine:
         request = validate_request(request, self.manager.info_for(request.model).size_limit)
         check_vae(request.vae, self.vaes.library)
         check_embeddings(request.prompt, request.negative_prompt, self.embeddings.library)
+        check_refiner(request, self.manager.checkpoints)
         return check_names(request, self.libraries, self.inputs)
 
     def resolve(self, request: GenerationRequest) -> tuple[GenerationRequest, ...]:

@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expand", choices=EXPANSION_MODES, default="none", help="prompt expansion")
     parser.add_argument("--scheduler", choices=SCHEDULE_NAMES, help="noise schedule; default: the sampler's own")
     parser.add_argument("--vae", help="a VAE from <models-dir>/vae by name (see `python -m studio vaes`); default: the checkpoint's own")
+    parser.add_argument("--refiner", help="a checkpoint of <models-dir>/checkpoints that finishes the image")
+    parser.add_argument("--refiner-switch", type=float, help=f"{limit_help('refiner_switch')}; default 0.8")
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
     add_llm_options(parser)
     add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
@@ -79,6 +81,8 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
         "expansion": args.expand,
         "scheduler": args.scheduler,  # 15B
         "vae": args.vae,
+        "refiner": args.refiner,
+        "refiner_switch": args.refiner_switch,
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)

@@ -88,6 +88,10 @@ class GenerationRequest:
         default=DEFAULT_SCHEDULE, metadata={"help": "noise schedule, see `schedulers`; 'default' = the sampler's own"}
     )
     vae: str = field(default="", metadata={"help": "a VAE from <models-dir>/vae by name; '' = the checkpoint's own"})
+    refiner: str = field(
+        default="", metadata={"help": "a checkpoint of <models-dir>/checkpoints taking over at refiner_switch; '' = none"}
+    )
+    refiner_switch: float = limited(0.8, Limit(0.1, 1.0), "fraction of the steps after which the refiner takes over")
 
     def image_seed(self, index: int) -> int:
         return (self.seed + index) % (MAX_SEED + 1)

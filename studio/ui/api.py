@@ -48,6 +48,8 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) 
         model: str = "",
         scheduler: str = defaults.scheduler,
         vae: str = defaults.vae,
+        refiner: str = defaults.refiner,
+        refiner_switch: float = defaults.refiner_switch,
         caller: gr.Request | None = None,
     ) -> dict:
         """Make images from a prompt and save them as PNGs with their settings in the metadata."""
@@ -66,6 +68,8 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) 
                     "model": model,  # '' = the model loaded when the job runs; a name from /v1/models switches
                     "scheduler": scheduler,
                     "vae": vae,
+                    "refiner": refiner,
+                    "refiner_switch": refiner_switch,
                 }
             )
             job = jobs.submit(request, owners.bind(Session(), caller))

@@ -27,7 +27,7 @@ from studio.types import (
     random_seed,
 )
 from studio.ui.input_fields import INPUT_FIELD_NAMES, inputs_from_values
-from studio.ui.model_files import vae_from_widget, vae_widget_value
+from studio.ui.model_files import refiner_from_widget, refiner_widget_value, vae_from_widget, vae_widget_value
 
 NO_LORA = "None"  # an empty LoRA slot
 # (name widget, weight widget) of each LoRA slot, as settings names: ("lora_1", "lora_1_weight"), ...
@@ -53,6 +53,8 @@ FIELD_NAMES = (
     *(name for slot in LORA_SLOTS for name in slot),
     "scheduler",  # 15B: the noise schedule (Advanced tab)
     "vae",  # 15B: the VAE by name (Models tab)
+    "refiner",  # 15B: the refiner checkpoint by name, and where it takes over (Models tab)
+    "refiner_switch",
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -196,6 +198,8 @@ def request_from_values(
         performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
         scheduler=_choice("scheduler", merged["scheduler"], SCHEDULE_NAMES),
         vae=vae_from_widget(merged["vae"]),
+        refiner=refiner_from_widget(merged["refiner"]),
+        refiner_switch=_number("refiner_switch", merged["refiner_switch"]),
         **panel,
     )
 
@@ -220,6 +224,8 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         **lora_values(request.loras),
         "scheduler": request.scheduler,
         "vae": vae_widget_value(request.vae),
+        "refiner": refiner_widget_value(request.refiner),
+        "refiner_switch": request.refiner_switch,
     }
 
 

@@ -49,6 +49,8 @@ FIELD_LABELS = {
     "edit.inpaint_model": "Inpainting model",
     "scheduler": "Scheduler",  # 15B
     "vae": "VAE",
+    "refiner": "Refiner",
+    "refiner_switch": "Refiner switch",
 }
 _PART_LABELS = {"image": "", "type": " type", "weight": " weight", "stop_at": " stop at", "skip_preprocess": ""}
 _IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")

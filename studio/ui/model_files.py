@@ -1,7 +1,8 @@
-"""The VAE and embedding widgets' values (issue 15B), by name. No gradio here.
+"""The VAE, refiner and embedding widgets' values (issue 15B), by name. No gradio here.
 
-The VAE dropdown shows `OWN_VAE` for the request's '' (the checkpoint's own VAE); the embeddings dropdown is
-no setting of its own: choosing one adds `embedding:name` to the prompt, where embeddings are named.
+The VAE dropdown shows `OWN_VAE` for the request's '' (the checkpoint's own VAE), the refiner dropdown
+`NO_REFINER_CHOICE` for '' (none); the embeddings dropdown is no setting of its own: choosing one adds
+`embedding:name` to the prompt, where embeddings are named.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from typing import Any
 
 from studio.embeddings import embedding_names
 from studio.limits import InvalidRequest
+from studio.refiner import NO_REFINER
 from studio.vaes import NO_VAE
 
 OWN_VAE = "Checkpoint's own"  # never a library name: those have no apostrophe
+NO_REFINER_CHOICE = "No refiner"
 
 
 def vae_from_widget(value: Any) -> str:
@@ -43,3 +46,23 @@ def with_embedding(prompt: str | None, name: str | None) -> str:
         return prompt
     separator = ", " if prompt.strip() and not prompt.rstrip().endswith(",") else (" " if prompt.strip() else "")
     return f"{prompt.rstrip()}{separator}embedding:{name}"
+
+
+def refiner_from_widget(value: Any) -> str:
+    if value in (None, "", NO_REFINER_CHOICE):
+        return NO_REFINER
+    if not isinstance(value, str):
+        raise InvalidRequest("refiner", "must be a checkpoint name")
+    return value
+
+
+def refiner_widget_value(refiner: str) -> str:
+    return refiner or NO_REFINER_CHOICE
+
+
+def refiner_choices(names: tuple[str, ...]) -> list[str]:
+    return [NO_REFINER_CHOICE, *names]
+
+
+def kept_refiner(value: Any, names: tuple[str, ...]) -> str:
+    return value if value in names else NO_REFINER_CHOICE

@@ -17,7 +17,7 @@ from studio.schedulers import SAMPLER_NAMES, SCHEDULE_NAMES
 from studio.style_previews import default_preview_dir
 from studio.types import LORA_WEIGHT_LIMIT, MAX_STYLES, Limit, limit_of
 from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices
-from studio.ui.model_files import vae_choices
+from studio.ui.model_files import refiner_choices, vae_choices
 from studio.ui.preset_fields import performance_note
 from studio.ui.style_picker import NO_PREVIEWS_NOTE, preview_items, style_choices, templates_markdown
 
@@ -153,6 +153,18 @@ def build_models_tab(services: Services, defaults: dict[str, Any], settings: Com
             info=f"From `{shown_folder(services.engine.vaes.library.folder)}`; loaded once, kept while the model is",
             elem_id="studio-vae",
         )
+        with gr.Row(equal_height=True):
+            settings["refiner"] = gr.Dropdown(
+                choices=refiner_choices(services.manager.checkpoints.names()),
+                value=defaults["refiner"],
+                label="Refiner",
+                info="A second checkpoint that finishes the image (text-to-image)",
+                scale=3,
+                elem_id="studio-refiner",
+            )
+            settings["refiner_switch"] = _slider(
+                "refiner_switch", "Refiner switch", defaults["refiner_switch"], step=0.01, scale=2
+            )
         extras["embedding_insert"] = gr.Dropdown(
             choices=list(services.engine.embeddings.library.names()),
             value=None,
