@@ -1,5 +1,5 @@
-"""Issue 15B: the scheduler apart from the sampler (with DPM++ 3M SDE), VAE choice and textual-inversion
-embeddings: each one's effect, neutral defaults that leave today's images byte for byte, bad names refused
+"""Issue 15B: the scheduler apart from the sampler (with DPM++ 3M SDE), VAE choice, textual-inversion
+embeddings and the refiner: each one's effect, neutral defaults that leave today's images byte for byte, bad names refused
 naming their field, and the metadata round trip; through the engine, the CLI, the UI's fields and the API."""
 
 from __future__ import annotations
@@ -15,14 +15,19 @@ from studio.types import GenerationRequest, InvalidRequest
 
 VAE = "tinyvae"
 EMBEDDING = "tinyemb"
+REFINER = "tiny-refiner"
 
 
 @pytest.fixture(scope="module")
 def files(models_dir):
-    """A tiny VAE (original layout), one that fits no tiny model, and a two-vector SDXL embedding."""
+    """A tiny VAE (original layout), one that fits no tiny model, a two-vector SDXL embedding and a second tiny
+    checkpoint (other weights) for the refiner; removed afterwards, as the models folder is the session's."""
+    import shutil
+
     from diffusers import AutoencoderKL
     from safetensors.torch import save_file
 
+    from studio.tiny import save_tiny_sdxl
     from studio.tiny.vae_embedding import save_tiny_embedding, save_tiny_vae
 
     save_tiny_vae(models_dir / "vae" / f"{VAE}.safetensors")
@@ -30,7 +35,10 @@ def files(models_dir):
                           up_block_types=("UpDecoderBlock2D",) * 3, latent_channels=4)  # fmt: skip
     save_file(other.state_dict(), str(models_dir / "vae" / "misfit.safetensors"))
     save_tiny_embedding(models_dir / "embeddings" / f"{EMBEDDING}.safetensors")
-    return models_dir
+    save_tiny_sdxl(models_dir / "checkpoints" / REFINER, seed=1)
+    yield models_dir
+    for folder in ("vae", "embeddings", f"checkpoints/{REFINER}"):
+        shutil.rmtree(models_dir / folder, ignore_errors=True)
 
 
 def pixels(engine, request) -> np.ndarray:
@@ -55,6 +63,14 @@ def test_a_scheduler_replaces_the_schedule_the_sampler_name_carried(tiny_service
     assert build_scheduler("Euler trailing", config, 7, "karras").config.timestep_spacing == config.timestep_spacing
     third_order = build_scheduler("DPM++ 3M SDE", config, 7).config
     assert third_order.solver_order == 3 and third_order.algorithm_type == "sde-dpmsolver++"
+
+
+def test_a_speed_lora_mode_forces_its_samplers_own_schedule(tiny_request):
+    from studio.performance import apply_performance
+
+    forced = apply_performance(replace(tiny_request, performance="Lightning", scheduler="karras"))
+    assert (forced.sampler, forced.scheduler) == ("Euler trailing", "default")
+    assert apply_performance(replace(tiny_request, scheduler="karras")).scheduler == "karras"
 
 
 def test_scheduler_changes_the_image_and_naming_the_samplers_own_changes_nothing(tiny_services, tiny_request):
@@ -142,11 +158,45 @@ def test_embedding_vectors_reach_both_text_encoders(tiny_services, files):
         assert np.allclose(rows.detach().float().numpy(), vectors[key].numpy())
 
 
+# -- refiner -----------------------------------------------------------------------------------------------------
+
+
+def test_refiner_changes_the_image_and_switch_one_or_none_changes_nothing(tiny_services, tiny_request, files):
+    engine = tiny_services.engine
+    request = replace(tiny_request, steps=4)
+    base = pixels(engine, request)
+    refined = pixels(engine, replace(request, refiner=REFINER))
+    assert not np.array_equal(base, refined)
+    assert np.array_equal(refined, pixels(engine, replace(request, refiner=REFINER)))  # reproducible
+    earlier = pixels(engine, replace(request, refiner=REFINER, refiner_switch=0.5))
+    assert np.abs(earlier - base).mean() > np.abs(refined - base).mean()  # more steps refined, further from base
+    assert np.array_equal(base, pixels(engine, replace(request, refiner=REFINER, refiner_switch=1.0)))
+    assert np.array_equal(base, pixels(engine, request))  # the base model stayed as it was
+    assert not np.array_equal(base, pixels(engine, replace(request, refiner=REFINER, sampler="DPM++ 2M SDE Karras")))
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [({"refiner": "nope"}, "refiner"), ({"refiner": "../checkpoints/x"}, "refiner"),
+     ({"refiner": REFINER, "refiner_switch": 0.0}, "refiner_switch"),
+     ({"refiner": REFINER, "edit": "vary"}, "refiner")],
+)  # fmt: skip
+def test_bad_refiner_requests_are_refused_naming_the_field(tiny_services, tiny_request, files, changes, field):
+    from studio.edit_spec import EditSpec
+
+    if changes.get("edit"):
+        digest = tiny_services.engine.inputs.put(Image.new("RGB", (64, 64), (10, 90, 200)))
+        changes = {**changes, "edit": EditSpec(kind="vary", image=digest)}
+    with pytest.raises(InvalidRequest) as error:
+        tiny_services.engine.validate(replace(tiny_request, **changes))
+    assert error.value.field == field
+
+
 # -- neutral defaults, metadata, front ends -----------------------------------------------------------------------
 
 
 def test_an_old_request_without_the_fields_remakes_byte_for_byte(tiny_services, tiny_request, store):
-    old = {k: v for k, v in tiny_request.to_dict().items() if k not in ("scheduler", "vae")}
+    old = {k: v for k, v in tiny_request.to_dict().items() if k not in ("scheduler", "vae", "refiner", "refiner_switch")}
     assert GenerationRequest.from_dict(old) == tiny_request
     saved = store.save(tiny_services.engine.run(tiny_request).images[0].image, tiny_request)
     remade = pixels(tiny_services.engine, GenerationRequest.from_dict(old))
@@ -156,10 +206,12 @@ def test_an_old_request_without_the_fields_remakes_byte_for_byte(tiny_services, 
 def test_metadata_round_trip_remakes_the_image(tiny_services, tiny_request, store, files):
     from studio.outputs import read_request
 
-    request = replace(tiny_request, scheduler="exponential", vae=VAE, prompt=f"(embedding:{EMBEDDING}:1.2) a cube")
+    request = replace(tiny_request, scheduler="exponential", vae=VAE, prompt=f"(embedding:{EMBEDDING}:1.2) a cube",
+                      refiner=REFINER, refiner_switch=0.6, steps=3)  # fmt: skip
     generated = tiny_services.engine.run(request).images[0]
     recorded = read_request(store.save(generated.image, generated.request).path)
-    assert (recorded.scheduler, recorded.vae) == ("exponential", VAE) and f"embedding:{EMBEDDING}" in recorded.prompt
+    assert (recorded.scheduler, recorded.vae, recorded.refiner, recorded.refiner_switch) == ("exponential", VAE, REFINER, 0.6)
+    assert f"embedding:{EMBEDDING}" in recorded.prompt
     assert np.array_equal(pixels(tiny_services.engine, recorded), np.asarray(generated.image).astype(int))
 
 
@@ -167,25 +219,28 @@ def test_cli_flags_and_listings(files, capsys):
     from studio.cli import build_parser, main
     from studio.generate_cli import request_from_args
 
-    args = build_parser().parse_args(["generate", "--prompt", "x", "--scheduler", "karras", "--vae", VAE])
+    args = build_parser().parse_args(["generate", "--prompt", "x", "--scheduler", "karras", "--vae", VAE,
+                                      "--refiner", REFINER, "--refiner-switch", "0.7"])  # fmt: skip
     request = request_from_args(args)
-    assert (request.scheduler, request.vae) == ("karras", VAE)
+    assert (request.scheduler, request.vae, request.refiner, request.refiner_switch) == ("karras", VAE, REFINER, 0.7)
     assert request_from_args(build_parser().parse_args(["generate"])).scheduler == "default"
     assert main(["schedulers"]) == 0 and capsys.readouterr().out.split() == list(SCHEDULE_NAMES)
     assert main(["vaes", "--models-dir", str(files)]) == 0 and capsys.readouterr().out.split() == ["misfit", VAE]
     assert main(["embeddings", "--models-dir", str(files)]) == 0 and capsys.readouterr().out.split() == [EMBEDDING]
 
 
-def test_ui_fields_carry_scheduler_and_vae(tiny_services):
+def test_ui_fields_carry_scheduler_vae_and_refiner(tiny_services):
     from studio.ui.fields import default_values, request_from_values, values_from_request
-    from studio.ui.model_files import OWN_VAE, with_embedding
+    from studio.ui.model_files import NO_REFINER_CHOICE, OWN_VAE, with_embedding
 
     info = tiny_services.manager.info
     defaults = default_values(info)
-    assert (defaults["scheduler"], defaults["vae"]) == ("default", OWN_VAE)
-    assert request_from_values({"vae": OWN_VAE}, info).vae == ""
-    request = request_from_values({"scheduler": "beta", "vae": VAE, "random_seed": False, "seed": "3"}, info)
-    assert (request.scheduler, request.vae) == ("beta", VAE)
+    assert (defaults["scheduler"], defaults["vae"], defaults["refiner"]) == ("default", OWN_VAE, NO_REFINER_CHOICE)
+    neutral = request_from_values({"vae": OWN_VAE, "refiner": NO_REFINER_CHOICE}, info)
+    assert (neutral.vae, neutral.refiner, neutral.refiner_switch) == ("", "", 0.8)
+    request = request_from_values({"scheduler": "beta", "vae": VAE, "refiner": REFINER, "refiner_switch": 0.5,
+                                   "random_seed": False, "seed": "3"}, info)  # fmt: skip
+    assert (request.scheduler, request.vae, request.refiner, request.refiner_switch) == ("beta", VAE, REFINER, 0.5)
     assert request_from_values(values_from_request(request), info) == request
     with pytest.raises(InvalidRequest) as error:
         request_from_values({"scheduler": "nope"}, info)

@@ -179,6 +179,11 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "expanded_prompt": "",
         "model": info.name,
         **lora_values([LoraWeight("mine", 0.6)]),
+        # 15B: neutral scheduler, VAE and refiner
+        "scheduler": "default",
+        "vae": "Checkpoint's own",
+        "refiner": "No refiner",
+        "refiner_switch": 0.8,
     }
     assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA
     # the loaded widgets re-make the same request (less the LoRA this studio does not have)
