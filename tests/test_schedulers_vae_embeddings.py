@@ -231,7 +231,7 @@ def test_cli_flags_and_listings(files, capsys):
 
 def test_ui_fields_carry_scheduler_vae_and_refiner(tiny_services):
     from studio.ui.fields import default_values, request_from_values, values_from_request
-    from studio.ui.model_files import NO_REFINER_CHOICE, OWN_VAE, with_embedding
+    from studio.ui.model_files import NO_REFINER_CHOICE, OWN_VAE, drop_missing_files, with_embedding
 
     info = tiny_services.manager.info
     defaults = default_values(info)
@@ -245,6 +245,10 @@ def test_ui_fields_carry_scheduler_vae_and_refiner(tiny_services):
     with pytest.raises(InvalidRequest) as error:
         request_from_values({"scheduler": "nope"}, info)
     assert error.value.field == "scheduler"
+    loaded = values_from_request(replace(request, vae="gone", refiner=REFINER))
+    warnings = drop_missing_files(loaded, (VAE,), (REFINER,))
+    assert "vae" not in loaded and loaded["refiner"] == REFINER and len(warnings) == 1 and "'gone'" in warnings[0]
+    assert drop_missing_files(values_from_request(GenerationRequest()), (), ()) == []  # neutral: nothing to miss
     assert with_embedding("a cat", EMBEDDING) == f"a cat, embedding:{EMBEDDING}"
     assert with_embedding(f"a cat, embedding:{EMBEDDING}", EMBEDDING) == f"a cat, embedding:{EMBEDDING}"
 

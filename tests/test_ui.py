@@ -95,6 +95,11 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         **{weight: 0.5 for _, weight in LORA_SLOTS},
         "lora_2": "detail",
         "lora_2_weight": -0.7,
+        # 15B: neutral scheduler, VAE and refiner
+        "scheduler": "default",
+        "vae": "Checkpoint's own",
+        "refiner": "No refiner",
+        "refiner_switch": 0.8,
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)

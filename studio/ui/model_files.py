@@ -66,3 +66,18 @@ def refiner_choices(names: tuple[str, ...]) -> list[str]:
 
 def kept_refiner(value: Any, names: tuple[str, ...]) -> str:
     return value if value in names else NO_REFINER_CHOICE
+
+
+def drop_missing_files(values: dict[str, Any], vae_names: tuple[str, ...], checkpoints: tuple[str, ...]) -> list[str]:
+    """Load parameters: a recorded VAE or refiner this studio does not have is taken out of `values` (its widget
+    keeps its value) and named in the returned warnings."""
+    warnings = []
+    for field, names, choice_for_none, what, folder in (
+        ("vae", vae_names, OWN_VAE, "VAE", "vae"),
+        ("refiner", checkpoints, NO_REFINER_CHOICE, "refiner", "checkpoints"),
+    ):
+        value = values.get(field)
+        if value is not None and value != choice_for_none and value not in names:
+            warnings.append(f"The {what} '{value}' is not in <models-dir>/{folder}; the {what} was left as it is.")
+            del values[field]
+    return warnings
