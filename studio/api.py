@@ -8,7 +8,7 @@
     DELETE /v1/jobs/{id}           cancel (a running job stops after its step; saved images are kept)
     POST   /v1/metadata            {"image": base64 PNG/JPEG/WebP} -> the request recorded in it (this studio's,
                                    or Fooocus's/A1111's mapped, with what was ignored)
-    GET    /v1/samplers|models|styles|presets|loras|performance, GET /health (no auth; says nothing private)
+    GET    /v1/samplers|schedulers|vaes|embeddings|models|styles|presets|loras|performance, GET /health (no auth; says nothing private)
     POST   /v1/styles/refresh      re-read the user style files of <models-dir>/styles -> {styles, warnings}
            (/v1/models: the loaded model and every checkpoint of <models-dir>/checkpoints a request may name)
     POST   /v1/inputs, /v1/expand, /v1/compare   see studio/api_tools.py
@@ -56,7 +56,7 @@ from studio.foreign_metadata import ImportedSettings
 from studio.image_formats import MEDIA_TYPES
 from studio.inputs import MAX_INPUT_BYTES, ImageTooLarge, open_image
 from studio.jobqueue import Job, JobNotFound, JobQueue, QueueFull, job_summary
-from studio.schedulers import SAMPLER_NAMES, SAMPLERS
+from studio.schedulers import SAMPLER_NAMES, SAMPLERS, SCHEDULE_NAMES
 from studio.types import OUTPUT_FORMATS, GenerationRequest, InvalidRequest, check_text, echo, random_seed
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,8 @@ def request_schema(default_size: tuple[int, int]) -> dict[str, Any]:
             prop["enum"] = list(SAMPLER_NAMES)
         if f.name == "output_format":  # 15D
             prop["enum"] = list(OUTPUT_FORMATS)
+        if f.name == "scheduler":
+            prop["enum"] = list(SCHEDULE_NAMES)
         prop["default"] = {"width": default_size[0], "height": default_size[1]}.get(f.name, default)
         properties[f.name] = prop
     properties["seed"]["description"] += "; random when left out"
@@ -316,6 +318,18 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
     @app.get("/v1/samplers", tags=["lists"])
     def samplers(who: str = Depends(owner)) -> list[dict[str, Any]]:
         return [{"name": name, "stochastic": spec.stochastic} for name, spec in SAMPLERS.items()]
+
+    @app.get("/v1/schedulers", tags=["lists"])
+    def schedulers(who: str = Depends(owner)) -> list[str]:
+        return list(SCHEDULE_NAMES)
+
+    @app.get("/v1/vaes", tags=["lists"])
+    def vaes(who: str = Depends(owner)) -> list[str]:
+        return list(services.engine.vaes.library.names())
+
+    @app.get("/v1/embeddings", tags=["lists"])
+    def embeddings(who: str = Depends(owner)) -> list[str]:
+        return list(services.engine.embeddings.library.names())
 
     @app.get("/v1/models", tags=["lists"])
     def models(who: str = Depends(owner)) -> list[dict[str, Any]]:

@@ -19,10 +19,12 @@ from studio.decode import decode_latents, latent_preview
 from studio.edit import edit_stage, resolve_edit
 from studio.edit.inpaint_model import inpaint_unet_for
 from studio.edit.tools import EditModels
+from studio.embeddings import EmbeddingLibrary, EmbeddingTokens, check_embeddings
 from studio.inputs import InputStore
 from studio.jobs import JobControl
 from studio.models import ModelUnavailable, PipelineManager
 from studio.performance import PERFORMANCE_MODES
+from studio.refiner import RefinerStage, check_refiner
 from studio.registry import SPEED_LORAS
 from studio.request_checks import check_names
 from studio.resolve import PromptLibraries, resolve_images
@@ -37,6 +39,7 @@ from studio.types import (
     ProgressEvent,
     validate_request,
 )
+from studio.vaes import VaeChoice, check_vae
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
@@ -63,7 +66,10 @@ class Engine:
         self.stages: tuple[Stage, ...] = ()
         self.stages += (edit_stage,)  # inpaint, outpaint, vary, upscale (studio/edit/)
         self.stages += (ImagePromptStage(manager),)  # image_prompts: IP-Adapters and ControlNets
+        self.stages += (RefinerStage(manager, EmbeddingLibrary.in_models_dir(manager.settings.models_dir)),)  # 15B, last
         self.edit_models = EditModels(manager)  # the upscaler and captioner, loaded on first use
+        self.vaes = VaeChoice(manager)  # 15B: a request's `vae`, loaded once and kept resident
+        self.embeddings = EmbeddingTokens(EmbeddingLibrary.in_models_dir(manager.settings.models_dir))
         # One job at a time owns the models: the pipeline's scheduler and adapters are set per image, and a
         # request's model is switched to under it (re-entered: a run holds it from the switch to its last image).
         self._busy = threading.RLock()
@@ -81,6 +87,9 @@ class Engine:
         InvalidRequest naming `model` if that model is not available, or the field of a name or input image
         this studio does not have."""
         request = validate_request(request, self.manager.info_for(request.model).size_limit)
+        check_vae(request.vae, self.vaes.library)
+        check_embeddings(request.prompt, request.negative_prompt, self.embeddings.library)
+        check_refiner(request, self.manager.checkpoints)
         return check_names(request, self.libraries, self.inputs)
 
     def resolve(self, request: GenerationRequest) -> tuple[GenerationRequest, ...]:
@@ -151,10 +160,12 @@ class Engine:
                     break
                 control.begin_image()
                 self._activate_loras(pipeline, image_request)
+                self.vaes.use(image_request.vae)
                 key = (image_request.prompt, image_request.negative_prompt, image_request.cfg_scale, image_request.loras, image_request.performance, image_request.clip_skip)
                 if key not in embeddings:
+                    positive, negative = (self.embeddings.prompt_text(pipeline, text) for text in key[:2])
                     with clip_skipped(pipeline, image_request.clip_skip):
-                        embeddings[key] = encode_prompts(pipeline, image_request.prompt, image_request.negative_prompt, image_request.cfg_scale)
+                        embeddings[key] = encode_prompts(pipeline, positive, negative, image_request.cfg_scale)
                 started = time.perf_counter()
                 latents, plan = self._sample(pipeline, image_request, position, len(images), embeddings[key], on_progress, control)
                 image = None if control.interrupted else self._decode(pipeline, latents, control)
@@ -208,7 +219,9 @@ class Engine:
             stage(self, request, plan)
         pipeline = self.manager.pipeline_for(plan.mode, plan.controlnet_models(), plan.unet)
         guidance = _guidance_for(request, plan)
-        pipeline.scheduler = build_scheduler(request.sampler, self.manager.base_scheduler_config, request.seed)
+        if pipeline.vae is not self.manager.pipeline.vae:  # a derived pipeline takes the request's VAE too
+            pipeline.vae = self.manager.pipeline.vae
+        pipeline.scheduler = build_scheduler(request.sampler, self.manager.base_scheduler_config, request.seed, request.scheduler)
         # Noise comes from a CPU generator so a seed gives the same picture on any device.
         generator = torch.Generator("cpu").manual_seed(request.seed)
 

@@ -18,6 +18,7 @@ from studio.guidance_cli import add_guidance_arguments, guidance_from_args
 from studio.inputs import InputStore
 from studio.output_cli_args import add_output_arguments, imported_request, output_options
 from studio.performance import PERFORMANCE_MODES, PERFORMANCE_NAMES
+from studio.schedulers import SCHEDULE_NAMES
 from studio.settings import Settings
 from studio.types import (
     EXPANSION_MODES,
@@ -44,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", action="append", default=None, help="a style name (repeatable); see `python -m studio styles`")
     parser.add_argument("--lora", action="append", default=None, metavar="NAME[:WEIGHT]", help="a LoRA from <models-dir>/loras (repeatable)")
     parser.add_argument("--expand", choices=EXPANSION_MODES, help="prompt expansion (default none)")
+    parser.add_argument("--scheduler", choices=SCHEDULE_NAMES, help="noise schedule; default: the sampler's own")
+    parser.add_argument("--vae", help="a VAE from <models-dir>/vae by name (see `python -m studio vaes`); default: the checkpoint's own")
+    parser.add_argument("--refiner", help="a checkpoint of <models-dir>/checkpoints that finishes the image")
+    parser.add_argument("--refiner-switch", type=float, help=f"{limit_help('refiner_switch')}; default 0.8")
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
     add_llm_options(parser)
     add_guidance_arguments(parser)  # --sharpness, --adm-scale-positive, ..., --clip-skip (15A)
@@ -81,6 +86,10 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
         "loras": tuple(parse_lora(text) for text in args.lora) if args.lora is not None else None,
         "expansion": args.expand,
         **guidance_from_args(args),
+        "scheduler": args.scheduler,  # 15B
+        "vae": args.vae,
+        "refiner": args.refiner,
+        "refiner_switch": args.refiner_switch,
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)

@@ -61,10 +61,31 @@ def _models(args) -> list[str]:
     ]
 
 
+def _schedulers(_args) -> list[str]:
+    from studio.schedulers import SCHEDULE_NAMES
+
+    return list(SCHEDULE_NAMES)
+
+
+def _vaes(args) -> list[str]:
+    from studio.vaes import VaeLibrary
+
+    return list(VaeLibrary.in_models_dir(args.models_dir).names())
+
+
+def _embeddings(args) -> list[str]:
+    from studio.embeddings import EmbeddingLibrary
+
+    return list(EmbeddingLibrary.in_models_dir(args.models_dir).names())
+
+
 LISTINGS = {
     "samplers": _samplers,
     "styles": _styles,
     "presets": _presets,
     "performance": _performance,
     "models": _models,
+    "schedulers": _schedulers,  # 15B
+    "vaes": _vaes,
+    "embeddings": _embeddings,
 }

@@ -171,6 +171,19 @@ class PipelineManager:
         log.info("loaded %s on %s (%s)", source, self.policy.device, self.policy.dtype_name)
         return self._info
 
+    def read_checkpoint(self, source: str, field: str):
+        """A checkpoint's pipeline read into CPU memory, neither placed nor made resident (the refiner's);
+        errors name `field`."""
+        blame = self._blame(field, source)
+        try:
+            pipeline, _random_weights = self._load_pipeline(source, blame)
+        except (ModelUnavailable, UnsafeCheckpoint):
+            raise
+        except Exception as error:  # a broken or foreign file: say which, keep the cause for the log
+            raise ModelUnavailable(f"{blame} could not be loaded as an SDXL checkpoint ({error})") from error
+        pipeline.set_progress_bar_config(disable=True)
+        return pipeline
+
     def add_release_hook(self, release: Callable[[], None]) -> None:
         """Register how to drop something built into the resident pipeline outside this manager (the
         IP-Adapters in its UNet); called before a model switch takes that pipeline off the device."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from studio.schedulers import DEFAULT_SCHEDULE
+
 if TYPE_CHECKING:
     from studio.types import GenerationRequest
 
@@ -50,4 +52,5 @@ def apply_performance(request: GenerationRequest) -> GenerationRequest:
     mode = PERFORMANCE_MODES[request.performance]
     if not mode.forced:
         return request
-    return replace(request, steps=mode.steps, cfg_scale=mode.cfg_scale, sampler=mode.sampler)
+    # 15B: the sampler's own schedule too, which is what the distilled LoRA was made for
+    return replace(request, steps=mode.steps, cfg_scale=mode.cfg_scale, sampler=mode.sampler, scheduler=DEFAULT_SCHEDULE)

@@ -33,7 +33,7 @@ from studio.image_prompt_spec import (  # noqa: F401
 )
 from studio.limits import InvalidRequest, Limit, check_text, coerce, echo, limited, text_list
 from studio.performance import PERFORMANCE_NAMES
-from studio.schedulers import DEFAULT_SAMPLER, SAMPLER_NAMES
+from studio.schedulers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLER_NAMES, schedule_problem
 
 REQUEST_VERSION = 1
 MAX_SEED = 2**63 - 1
@@ -107,6 +107,16 @@ class GenerationRequest:
         default=95,
         metadata={"limit": Limit(1, 100), "help": "JPEG/WebP quality (PNG is lossless)", "omit_when_neutral": True},
     )
+    # 15B: the noise schedule apart from the sampler, and the VAE (textual-inversion embeddings are named in
+    # the prompt: `embedding:name`). Neutral defaults: the sampler's own schedule, the checkpoint's own VAE.
+    scheduler: str = field(
+        default=DEFAULT_SCHEDULE, metadata={"help": "noise schedule, see `schedulers`; 'default' = the sampler's own"}
+    )
+    vae: str = field(default="", metadata={"help": "a VAE from <models-dir>/vae by name; '' = the checkpoint's own"})
+    refiner: str = field(
+        default="", metadata={"help": "a checkpoint of <models-dir>/checkpoints taking over at refiner_switch; '' = none"}
+    )
+    refiner_switch: float = limited(0.8, Limit(0.1, 1.0), "fraction of the steps after which the refiner takes over")
 
     def image_seed(self, index: int) -> int:
         return (self.seed + index) % (MAX_SEED + 1)
@@ -204,6 +214,8 @@ def validate_request(request: GenerationRequest, size_limit: Limit | None) -> Ge
             limit.check(f.name, value)
     if request.sampler not in SAMPLER_NAMES:
         raise InvalidRequest("sampler", f"'{echo(request.sampler)}' is unknown; choose one of: {', '.join(SAMPLER_NAMES)}")
+    if (problem := schedule_problem(request.scheduler, request.sampler)) is not None:
+        raise InvalidRequest("scheduler", problem)
     if len(request.styles) > MAX_STYLES:
         raise InvalidRequest("styles", f"has {len(request.styles)} styles; at most {MAX_STYLES} are allowed")
     if len(request.loras) > MAX_LORAS:

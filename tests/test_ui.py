@@ -101,6 +101,11 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         "clip_skip": 1.0,  # sliders may send floats
         "output_format": "png",  # 15D
         "output_quality": 95,
+        # 15B: neutral scheduler, VAE and refiner
+        "scheduler": "default",
+        "vae": "Checkpoint's own",
+        "refiner": "No refiner",
+        "refiner_switch": 0.8,
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -199,6 +204,11 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         **{name: getattr(request, name) for name in GUIDANCE_FIELDS},  # 15A: the sampling-loop look
         "output_format": "png",  # 15D
         "output_quality": 95,
+        # 15B: neutral scheduler, VAE and refiner
+        "scheduler": "default",
+        "vae": "Checkpoint's own",
+        "refiner": "No refiner",
+        "refiner_switch": 0.8,
     }
     assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA
     # the loaded widgets re-make the same request (less the LoRA this studio does not have)

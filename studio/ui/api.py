@@ -46,6 +46,10 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) 
         cfg_scale: float = defaults.cfg_scale,
         sampler: str = defaults.sampler,
         model: str = "",
+        scheduler: str = defaults.scheduler,
+        vae: str = defaults.vae,
+        refiner: str = defaults.refiner,
+        refiner_switch: float = defaults.refiner_switch,
         caller: gr.Request | None = None,
     ) -> dict:
         """Make images from a prompt and save them as PNGs with their settings in the metadata."""
@@ -62,6 +66,10 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) 
                     "cfg_scale": cfg_scale,
                     "sampler": sampler,
                     "model": model,  # '' = the model loaded when the job runs; a name from /v1/models switches
+                    "scheduler": scheduler,
+                    "vae": vae,
+                    "refiner": refiner,
+                    "refiner_switch": refiner_switch,
                 }
             )
             job = jobs.submit(request, owners.bind(Session(), caller))

@@ -38,6 +38,7 @@ from studio.ui.i18n import request_locale, say
 from studio.ui.input_fields import input_values_from_request
 from studio.ui.layout import Widgets
 from studio.ui.messages import labelled, readable_text
+from studio.ui.model_files import drop_missing_files
 from studio.ui.preset_fields import performance_note
 from studio.ui.session import NotLoggedIn, Owners, Session
 from studio.ui.uploads import uploaded_path
@@ -243,6 +244,7 @@ def load_handler(services: Services, widgets: Widgets):
         info = services.manager.info_for(request.model) if request.model in models else services.manager.info
         lora_names = services.engine.libraries.loras.names()
         values, warnings = loadable_values(request, info, lora_names, models)
+        warnings += drop_missing_files(values, services.engine.vaes.library.names(), services.manager.checkpoints.names())
         panel, missing = input_values_from_request(request, services.engine.inputs)
         for warning in [*warnings, *missing, *([imported.note] if imported.note else [])]:
             warn(LOAD, warning)

@@ -26,6 +26,7 @@ from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices, request_
 from studio.ui.guard import guarded, guarded_stream, warn
 from studio.ui.i18n import request_locale, say
 from studio.ui.messages import user_message
+from studio.ui.model_files import kept_refiner, kept_vae, refiner_choices, vae_choices, with_embedding
 from studio.ui.preset_fields import needs_model_switch, performance_note, preset_widget_values
 from studio.ui.session import Session
 from studio.ui.side_tabs import preview_folder
@@ -78,18 +79,34 @@ def aspect_ratio_choice(info, current: str | None) -> dict:
 
 
 def file_dropdowns(widgets: Widgets) -> list:
-    """The dropdowns that list files of the models folder: the base model and the LoRA slots."""
-    return [widgets.settings["model"], *(widgets.settings[name_field] for name_field, _ in LORA_SLOTS)]
+    """The dropdowns that list files of the models folder: the base model, the LoRA slots, then (15B) the VAE,
+    the embeddings and the refiner."""
+    settings = widgets.settings
+    return [
+        settings["model"],
+        *(settings[name_field] for name_field, _ in LORA_SLOTS),
+        settings["vae"],
+        widgets.extras["embedding_insert"],
+        settings["refiner"],
+    ]
 
 
 def file_refresher(services: Services):
     """A handler re-listing `file_dropdowns` from their folders, keeping each value that is still there (the
     Refresh button, and every page load: files added since the app was built show up)."""
 
-    def refresh_files(model: str | None, *loras: str) -> list[Any]:
+    def refresh_files(model: str | None, *values: str) -> list[Any]:
+        loras, (vae, _embedding, refiner) = values[: len(LORA_SLOTS)], values[len(LORA_SLOTS) :]
         names = [NO_LORA, *services.engine.libraries.loras.names()]
         lora_updates = [gr.update(choices=names, value=value if value in names else NO_LORA) for value in loras]
-        return [model_choice(services, model), *lora_updates]
+        vae_names, checkpoints = services.engine.vaes.library.names(), services.manager.checkpoints.names()
+        return [
+            model_choice(services, model),
+            *lora_updates,
+            gr.update(choices=vae_choices(vae_names), value=kept_vae(vae, vae_names)),
+            gr.update(choices=list(services.engine.embeddings.library.names()), value=None),
+            gr.update(choices=refiner_choices(checkpoints), value=kept_refiner(refiner, checkpoints)),
+        ]
 
     return refresh_files
 
@@ -258,6 +275,17 @@ def wire_extra_events(services: Services, widgets: Widgets) -> None:
         inputs=[settings["model"], settings["aspect_ratio"]],
         outputs=settings["aspect_ratio"],
         queue=False,  # at once: a Generate clicked right after must send a size the new list holds
+        **PRIVATE,
+    )
+
+    def add_embedding(prompt: str | None, name: str | None) -> list[Any]:
+        return [with_embedding(prompt, name), gr.update(value=None)]
+
+    extras["embedding_insert"].input(
+        guarded("Embeddings", add_embedding),
+        inputs=[settings["prompt"], extras["embedding_insert"]],
+        outputs=[settings["prompt"], extras["embedding_insert"]],
+        queue=False,
         **PRIVATE,
     )
 

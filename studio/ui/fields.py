@@ -16,7 +16,7 @@ from typing import Any
 from studio.inputs import InputStore
 from studio.outputs import read_request
 from studio.performance import PERFORMANCE_NAMES
-from studio.schedulers import SAMPLER_NAMES
+from studio.schedulers import SAMPLER_NAMES, SCHEDULE_NAMES
 from studio.types import (
     EXPANSION_MODES,
     GUIDANCE_FIELDS,
@@ -30,6 +30,7 @@ from studio.types import (
 )
 from studio.ui.guidance_fields import guidance_from_values, guidance_values
 from studio.ui.input_fields import INPUT_FIELD_NAMES, inputs_from_values
+from studio.ui.model_files import refiner_from_widget, refiner_widget_value, vae_from_widget, vae_widget_value
 
 NO_LORA = "None"  # an empty LoRA slot
 # (name widget, weight widget) of each LoRA slot, as settings names: ("lora_1", "lora_1_weight"), ...
@@ -56,6 +57,10 @@ FIELD_NAMES = (
     *GUIDANCE_FIELDS,  # 15A: named as the request fields
     "output_format",  # 15D: the saved file's format and JPEG/WebP quality
     "output_quality",
+    "scheduler",  # 15B: the noise schedule (Advanced tab)
+    "vae",  # 15B: the VAE by name (Models tab)
+    "refiner",  # 15B: the refiner checkpoint by name, and where it takes over (Models tab)
+    "refiner_switch",
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -200,6 +205,10 @@ def request_from_values(
         **guidance_from_values(merged),
         output_format=_choice("output_format", merged["output_format"], OUTPUT_FORMATS),  # 15D
         output_quality=_whole("output_quality", merged["output_quality"]),
+        scheduler=_choice("scheduler", merged["scheduler"], SCHEDULE_NAMES),
+        vae=vae_from_widget(merged["vae"]),
+        refiner=refiner_from_widget(merged["refiner"]),
+        refiner_switch=_number("refiner_switch", merged["refiner_switch"]),
         **panel,
     )
 
@@ -225,6 +234,10 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         **guidance_values(request),
         "output_format": request.output_format,  # 15D
         "output_quality": request.output_quality,
+        "scheduler": request.scheduler,
+        "vae": vae_widget_value(request.vae),
+        "refiner": refiner_widget_value(request.refiner),
+        "refiner_switch": request.refiner_switch,
     }
 
 
@@ -255,6 +268,9 @@ def loadable_values(
     if request.sampler not in SAMPLER_NAMES:
         warnings.append(f"The sampler '{request.sampler}' is unknown here; the sampler was left as it is.")
         del values["sampler"]
+    if request.scheduler not in SCHEDULE_NAMES:
+        warnings.append(f"The scheduler '{request.scheduler}' is unknown here; the scheduler was left as it is.")
+        del values["scheduler"]
     if request.model not in (model_names if model_names is not None else (info.name,)):
         if request.model:
             warnings.append(

@@ -55,6 +55,10 @@ FIELD_LABELS = {
     **GUIDANCE_LABELS,  # 15A
     "output_format": "Output format",  # 15D
     "output_quality": "JPEG/WebP quality",
+    "scheduler": "Scheduler",  # 15B
+    "vae": "VAE",
+    "refiner": "Refiner",
+    "refiner_switch": "Refiner switch",
 }
 _PART_LABELS = {"image": "", "type": " type", "weight": " weight", "stop_at": " stop at", "skip_preprocess": ""}
 _IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")

@@ -13,11 +13,12 @@ import gradio as gr
 
 from studio.performance import PERFORMANCE_NAMES
 from studio.presets import load_presets
-from studio.schedulers import SAMPLER_NAMES
+from studio.schedulers import SAMPLER_NAMES, SCHEDULE_NAMES
 from studio.style_previews import default_preview_dir
 from studio.types import LORA_WEIGHT_LIMIT, MAX_STYLES, Limit, limit_of
 from studio.ui.fields import LORA_SLOTS, NO_LORA, aspect_ratio_choices
 from studio.ui.guidance_group import build_guidance_group
+from studio.ui.model_files import refiner_choices, vae_choices
 from studio.ui.preset_fields import performance_note
 from studio.ui.style_picker import NO_PREVIEWS_NOTE, preview_items, style_choices, templates_markdown
 
@@ -92,6 +93,13 @@ def build_advanced_tab(defaults: dict[str, Any], settings: Components) -> None:
                 elem_id="studio-output-format",
             )
             settings["output_quality"] = _slider("output_quality", "JPEG/WebP quality", defaults["output_quality"], step=1)
+        settings["scheduler"] = gr.Dropdown(
+            choices=list(SCHEDULE_NAMES),
+            value=defaults["scheduler"],
+            label="Scheduler",
+            info="The noise schedule; 'default' is the sampler's own (e.g. Karras for 'DPM++ 2M SDE Karras')",
+            elem_id="studio-scheduler",
+        )
 
 
 def preview_folder(services: Services):
@@ -149,6 +157,33 @@ def build_models_tab(services: Services, defaults: dict[str, Any], settings: Com
             label="Base model",
             info=f"Checkpoints from `{shown_folder(services.manager.checkpoints.folder)}`; loaded when a job uses it",
             elem_id="studio-model",
+        )
+        settings["vae"] = gr.Dropdown(
+            choices=vae_choices(services.engine.vaes.library.names()),
+            value=defaults["vae"],
+            label="VAE",
+            info=f"From `{shown_folder(services.engine.vaes.library.folder)}`; loaded once, kept while the model is",
+            elem_id="studio-vae",
+        )
+        with gr.Row(equal_height=True):
+            settings["refiner"] = gr.Dropdown(
+                choices=refiner_choices(services.manager.checkpoints.names()),
+                value=defaults["refiner"],
+                label="Refiner",
+                info="A second checkpoint that finishes the image (text-to-image)",
+                scale=3,
+                elem_id="studio-refiner",
+            )
+            settings["refiner_switch"] = _slider(
+                "refiner_switch", "Refiner switch", defaults["refiner_switch"], step=0.01, scale=2
+            )
+        extras["embedding_insert"] = gr.Dropdown(
+            choices=list(services.engine.embeddings.library.names()),
+            value=None,
+            label="Embeddings (add one to the prompt)",
+            info=f"From `{shown_folder(services.engine.embeddings.library.folder)}`; in a prompt as embedding:name "
+            "or (embedding:name:1.2)",
+            elem_id="studio-embedding-insert",
         )
         gr.Markdown(f"LoRAs from `{shown_folder(services.engine.libraries.loras.folder)}`")
         for index, (name_field, weight_field) in enumerate(LORA_SLOTS, start=1):
