@@ -26,6 +26,8 @@ from studio.request_checks import check_names
 from studio.resolve import PromptLibraries, resolve_images
 from studio.sampling_plan import Interrupted, LoopContext, SamplingPlan, Stage, Tile
 from studio.schedulers import build_scheduler
+from studio.segment import enhance
+from studio.segment.text_masks import TextMasks
 from studio.types import (
     GeneratedImage,
     GenerationRequest,
@@ -61,6 +63,7 @@ class Engine:
         self.stages += (edit_stage,)  # inpaint, outpaint, vary, upscale (studio/edit/)
         self.stages += (ImagePromptStage(manager),)  # image_prompts: IP-Adapters and ControlNets
         self.edit_models = EditModels(manager)  # the upscaler and captioner, loaded on first use
+        self.text_masks = TextMasks(manager)  # 16: masks from words (detector + segmenter), loaded on first use
         # One job at a time owns the models: the pipeline's scheduler and adapters are set per image, and a
         # request's model is switched to under it (re-entered: a run holds it from the switch to its last image).
         self._busy = threading.RLock()
@@ -152,14 +155,18 @@ class Engine:
                 if key not in embeddings:
                     embeddings[key] = encode_prompts(pipeline, image_request.prompt, image_request.negative_prompt, image_request.cfg_scale)
                 started = time.perf_counter()
-                latents, plan = self._sample(pipeline, image_request, position, len(images), embeddings[key], on_progress, control)
+                # 16: Enhance may work on an Upscale's input first; the image records the request as asked
+                sampled = enhance.before_upscale(self, pipeline, image_request, position, len(images), on_progress, control)
+                latents, plan = self._sample(pipeline, sampled, position, len(images), embeddings[key], on_progress, control)
                 image = None if control.interrupted else self._decode(pipeline, latents, control)
-                if image is None:  # Stop or Skip, while sampling or between the tiles of a tiled decode
+                if image is not None:
+                    for hook in plan.finish_hooks:  # e.g. an inpainted crop pasted back into the input image
+                        image = hook(image)
+                    image = enhance.after_generation(self, pipeline, image_request, image, position, len(images), on_progress, control)
+                if image is None:  # Stop or Skip, while sampling, between the tiles of a tiled decode or in Enhance
                     if not control.stopped:
                         skipped.append(position)
                     continue
-                for hook in plan.finish_hooks:  # e.g. an inpainted crop pasted back into the input image
-                    image = hook(image)
                 latents = torch.zeros(0) if isinstance(latents, Image.Image) else latents
                 run = ImageRun(GeneratedImage(image, image_request), latents.float().cpu(), time.perf_counter() - started)
                 finished.append(run)
@@ -198,10 +205,11 @@ class Engine:
         if inpaint_unet is not None:
             self.manager.inpaint_loras.activate(inpaint_unet, files)
 
-    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> tuple[torch.Tensor | Image.Image | None, SamplingPlan]:
-        plan = SamplingPlan()
-        for stage in self.stages:
-            stage(self, request, plan)
+    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control, plan=None) -> tuple[torch.Tensor | Image.Image | None, SamplingPlan]:
+        if plan is None:  # a caller's ready plan (Enhance's regions) skips the stages
+            plan = SamplingPlan()
+            for stage in self.stages:
+                stage(self, request, plan)
         pipeline = self.manager.pipeline_for(plan.mode, plan.controlnet_models(), plan.unet)
         pipeline.scheduler = build_scheduler(request.sampler, self.manager.base_scheduler_config, request.seed)
         # Noise comes from a CPU generator so a seed gives the same picture on any device.
