@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from studio.edit import masks
 from studio.enhance_spec import EnhanceRegion, EnhanceSpec

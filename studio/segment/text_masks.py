@@ -60,15 +60,18 @@ def select_boxes(scores, boxes, width: int, height: int) -> np.ndarray:
 class TextMasks:
     """The detector and segmenter, loaded on first use and kept; `mask(image, phrase, threshold, grow)`."""
 
-    def __init__(self, manager):
+    def __init__(self, manager, random_weights: bool | None = None):
         self.manager = manager
+        # None: follow the loaded checkpoint (tiny random weights -> tiny models); the `mask` command says it.
+        self._random_weights = random_weights
         self._loaded: dict[str, tuple] = {}
         self._lock = threading.Lock()
 
     def folder_for(self, model: registry.HubModel) -> Path:
         """A registry model's folder; tiny stand-ins (built once under `<models-dir>/tiny-registry/`) for a
         random-weights base, so a real download is never shadowed."""
-        if not self.manager.info.random_weights:
+        random = self.manager.info.random_weights if self._random_weights is None else self._random_weights
+        if not random:
             return self.manager.registry_folder(model)
         from studio.segment.tiny_models import save_tiny_text_mask_model
         from studio.tiny import TINY_MARKER
@@ -160,3 +163,22 @@ class TextMasks:
 def mask_image(mask: np.ndarray) -> Image.Image:
     """A boolean mask as the studio's mask picture: white where the image is repainted."""
     return Image.fromarray(mask.astype(np.uint8) * 255, "L")
+
+
+def mask_from_text(
+    text_masks: TextMasks, image: Image.Image, text: str, threshold: float, grow: int, names=("text", "threshold", "grow")
+) -> np.ndarray:
+    """The mask-from-text tool (Inpaint tab, API, CLI): the limits checked (those of Enhance's region fields,
+    declared once in enhance_spec.py), InvalidRequest naming the text's field when nothing is found."""
+    from studio.enhance_spec import region_limit
+    from studio.limits import check_text, echo
+
+    text_name, threshold_name, grow_name = names
+    region_limit("detect").check(text_name, check_text(text_name, text))
+    region_limit("threshold").check(threshold_name, threshold)
+    region_limit("grow").check(grow_name, grow)
+    detector_text(text, text_name)
+    found = text_masks.mask(image, text, threshold, grow)
+    if not found.any():
+        raise InvalidRequest(text_name, f"'{echo(text)}' found nothing at threshold {threshold:g}; lower the threshold or use other words")
+    return found
