@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from studio.types import InvalidRequest
+from studio.ui.enhance_fields import ENHANCE_FIELD_LABELS  # 16
 from studio.user_errors import is_user_error
 
 FIELD_LABELS = {
@@ -47,6 +48,7 @@ FIELD_LABELS = {
     "edit.upscale": "Upscale",
     "edit.vary_strength": "Vary",
     "edit.inpaint_model": "Inpainting model",
+    **ENHANCE_FIELD_LABELS,  # 16: Enhance and Mask from text
 }
 _PART_LABELS = {"image": "", "type": " type", "weight": " weight", "stop_at": " stop at", "skip_preprocess": ""}
 _IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")
