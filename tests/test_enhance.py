@@ -147,3 +147,29 @@ def test_bad_enhance_fields_name_the_field():
         check({"regions": [{"detect": "face"}], "order": "later"})
     with pytest.raises(InvalidRequest, match=r"enhance.regions\[0\].colour: is not an enhance region field"):
         check({"regions": [{"detect": "face", "colour": 1}]})
+
+
+def test_skip_during_enhance_drops_the_image_and_the_job_goes_on(engine, tiny_request):
+    from studio.jobs import JobControl
+
+    control = JobControl()
+    phases = []
+
+    def on_progress(event):
+        phases.append(event.phase)
+        if event.phase.startswith("enhance 1") and event.image_index == 0:
+            control.skip()
+
+    request = replace(enhanced(tiny_request), image_count=2)
+    result = engine.run(request, on_progress=on_progress, control=control)
+    assert "enhance 1: face" in phases and result.skipped == (0,) and len(result.images) == 1
+
+
+def test_without_the_real_models_offline_the_message_says_how_to_get_them(tmp_path):
+    from studio.models import ModelUnavailable, PipelineManager
+    from studio.segment.text_masks import TextMasks
+    from studio.settings import Settings
+
+    manager = PipelineManager(Settings(models_dir=tmp_path, device="cpu", offline=True))
+    with pytest.raises(ModelUnavailable, match=r"IDEA-Research/grounding-dino-tiny.*Connect once.*registry"):
+        TextMasks(manager, random_weights=False).mask(picture(), "face", 0.3)
