@@ -106,3 +106,18 @@ def test_cli_mask_command_and_generate_with_mask_from_text_and_enhance(models_di
     assert "--enhance-strength" in capsys.readouterr().err
     assert main(["generate", *run, "--enhance-grow", "3"]) == 2  # needs --enhance
     assert main(["generate", *run, "--mask-from-text", "face"]) == 2  # needs --inpaint
+
+
+def test_api_mask_from_text_without_the_models_is_a_503_without_server_paths(url, served, monkeypatch):
+    from studio.models import ModelUnavailable
+
+    text_masks = served[2].engine.text_masks  # the served app's engine
+    with api(url) as client:
+        image = client.post("/v1/inputs", json={"image": b64(png_bytes(picture(32, 32)))}).json()["image"]
+
+        def unavailable(*args, **kwargs):
+            raise ModelUnavailable("Could not get 'IDEA-Research/grounding-dino-tiny'; copy its files into /srv/models/x")
+
+        monkeypatch.setattr(text_masks, "mask", unavailable)
+        answer = client.post("/v1/masks/from-text", json={"image": image, "text": "face"})
+        assert answer.status_code == 503 and "/srv" not in answer.text and "console" in answer.json()["error"]["message"]

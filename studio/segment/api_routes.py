@@ -4,13 +4,14 @@
         -> {"mask": hash, "png": base64 PNG, "width", "height", "pixels"}
 
 `image` is an input hash (POST /v1/inputs); the mask (white = repaint) is stored as an input too, so an
-inpaint request names it by `mask`. Limits are Enhance's region fields'; nothing found is a 422 naming `text`.
+inpaint request names it by `mask`. Limits are Enhance's region fields'; nothing found is a 422 naming `text`; models that cannot be had, a 503.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import logging
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -20,9 +21,11 @@ from studio.api import MAX_JSON_BYTES
 from studio.api_guards import ApiError, parse_json_object, read_body
 from studio.enhance_spec import EnhanceRegion
 from studio.limits import coerce, echo
+from studio.models import ModelUnavailable
 from studio.segment.text_masks import mask_from_text, mask_image
 
 FIELDS = ("image", "text", "threshold", "grow")
+log = logging.getLogger(__name__)
 
 
 def add_mask_routes(app: FastAPI, services, owner) -> None:
@@ -54,4 +57,8 @@ def add_mask_routes(app: FastAPI, services, owner) -> None:
                 "pixels": int(found.sum()),
             }
 
-        return await run_in_threadpool(work)
+        try:
+            return await run_in_threadpool(work)
+        except ModelUnavailable as error:  # the console has the details (paths included); the client its gist
+            log.warning("masks from words: %s", error)
+            raise ApiError(503, None, "the detector and segmenter are not available on this server; its console says how to get them") from None
