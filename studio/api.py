@@ -12,6 +12,7 @@
     POST   /v1/styles/refresh      re-read the user style files of <models-dir>/styles -> {styles, warnings}
            (/v1/models: the loaded model and every checkpoint of <models-dir>/checkpoints a request may name)
     POST   /v1/inputs, /v1/expand, /v1/compare   see studio/api_tools.py
+    POST   /v1/masks/from-text     a mask from words (detector + SAM), see studio/segment/api_routes.py
 
 A request is checked whole before anything is queued: every value against its limit, every text for valid
 Unicode (a lone surrogate such as JSON's "\\ud800" is refused), every style, LoRA (slot or inline
@@ -368,6 +369,9 @@ def create_api(services, jobs: JobQueue, auth: Auth, catalog: Catalog | None = N
     from studio.api_tools import add_tool_routes
 
     add_tool_routes(app, services, owner, jobs)
+    from studio.segment.api_routes import add_mask_routes  # 16: POST /v1/masks/from-text
+
+    add_mask_routes(app, services, owner)
     add_unknown_routes(app)  # last: only what no route above took
     return app
 

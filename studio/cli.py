@@ -32,6 +32,7 @@ COMMANDS = {
     "performance": ("studio.listings", False, "list performance modes and what each sets"),
     "models": ("studio.listings", True, "list the models --model and requests may name, as name<TAB>source lines"),
     "describe": ("studio.edit.describe_cli", True, "write a prompt for a picture (image captioning)"),
+    "mask": ("studio.segment.mask_cli", True, "write an inpaint mask of what words name in a picture"),  # 16
 }
 
 

@@ -31,6 +31,8 @@ from studio.resolve import PromptLibraries, resolve_images
 from studio.sampling_guidance import GuidanceSettings, SamplingGuidance
 from studio.sampling_plan import Interrupted, LoopContext, SamplingPlan, Stage, Tile
 from studio.schedulers import build_scheduler
+from studio.segment import enhance
+from studio.segment.text_masks import TextMasks
 from studio.types import (
     GeneratedImage,
     GenerationRequest,
@@ -70,6 +72,7 @@ class Engine:
         self.edit_models = EditModels(manager)  # the upscaler and captioner, loaded on first use
         self.vaes = VaeChoice(manager)  # 15B: a request's `vae`, loaded once and kept resident
         self.embeddings = EmbeddingTokens(EmbeddingLibrary.in_models_dir(manager.settings.models_dir))
+        self.text_masks = TextMasks(manager)  # 16: masks from words (detector + segmenter), loaded on first use
         # One job at a time owns the models: the pipeline's scheduler and adapters are set per image, and a
         # request's model is switched to under it (re-entered: a run holds it from the switch to its last image).
         self._busy = threading.RLock()
@@ -167,14 +170,18 @@ class Engine:
                     with clip_skipped(pipeline, image_request.clip_skip):
                         embeddings[key] = encode_prompts(pipeline, positive, negative, image_request.cfg_scale)
                 started = time.perf_counter()
-                latents, plan = self._sample(pipeline, image_request, position, len(images), embeddings[key], on_progress, control)
+                # 16: Enhance may work on an Upscale's input first; the image records the request as asked
+                sampled = enhance.before_upscale(self, pipeline, image_request, position, len(images), on_progress, control)
+                latents, plan = self._sample(pipeline, sampled, position, len(images), embeddings[key], on_progress, control)
                 image = None if control.interrupted else self._decode(pipeline, latents, control)
-                if image is None:  # Stop or Skip, while sampling or between the tiles of a tiled decode
+                if image is not None:
+                    for hook in plan.finish_hooks:  # e.g. an inpainted crop pasted back into the input image
+                        image = hook(image)
+                    image = enhance.after_generation(self, pipeline, image_request, image, position, len(images), on_progress, control)
+                if image is None:  # Stop or Skip, while sampling, between the tiles of a tiled decode or in Enhance
                     if not control.stopped:
                         skipped.append(position)
                     continue
-                for hook in plan.finish_hooks:  # e.g. an inpainted crop pasted back into the input image
-                    image = hook(image)
                 latents = torch.zeros(0) if isinstance(latents, Image.Image) else latents
                 run = ImageRun(GeneratedImage(image, image_request), latents.float().cpu(), time.perf_counter() - started)
                 finished.append(run)
@@ -213,10 +220,11 @@ class Engine:
         if inpaint_unet is not None:
             self.manager.inpaint_loras.activate(inpaint_unet, files)
 
-    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control) -> tuple[torch.Tensor | Image.Image | None, SamplingPlan]:
-        plan = SamplingPlan()
-        for stage in self.stages:
-            stage(self, request, plan)
+    def _sample(self, pipeline, request, position, count, prompt_embeddings, on_progress, control, plan=None) -> tuple[torch.Tensor | Image.Image | None, SamplingPlan]:
+        if plan is None:  # a caller's ready plan (Enhance's regions) skips the stages
+            plan = SamplingPlan()
+            for stage in self.stages:
+                stage(self, request, plan)
         pipeline = self.manager.pipeline_for(plan.mode, plan.controlnet_models(), plan.unet)
         guidance = _guidance_for(request, plan)
         if pipeline.vae is not self.manager.pipeline.vae:  # a derived pipeline takes the request's VAE too

@@ -19,6 +19,7 @@ from studio.inputs import InputStore
 from studio.output_cli_args import add_output_arguments, imported_request, output_options
 from studio.performance import PERFORMANCE_MODES, PERFORMANCE_NAMES
 from studio.schedulers import SCHEDULE_NAMES
+from studio.segment.cli_args import add_enhance_arguments, check_mask_from_text, enhance_from_args, inpaint_from_text
 from studio.settings import Settings
 from studio.types import (
     EXPANSION_MODES,
@@ -55,6 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
     add_image_prompt_arguments(parser)  # --image-prompt PATH:TYPE[:WEIGHT[:STOP]] (studio/control/)
     add_output_arguments(parser)  # 15D: --format, --quality, --from-image (studio/output_cli_args.py)
+    add_enhance_arguments(parser)  # 16: --mask-from-text, --enhance WORDS ... (studio/segment/)
 
 
 def parse_lora(text: str) -> LoraWeight:
@@ -105,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
     except PresetError as error:
         raise InvalidRequest("preset", str(error)) from None
     request = request_from_args(args, preset)
-    request = replace(request, edit=edit_from_args(args, InputStore(args.out / "inputs")))  # the engine's inputs
+    text_mask = check_mask_from_text(args)  # 16: that mask is made once the models are loaded
+    if not text_mask:
+        request = replace(request, edit=edit_from_args(args, InputStore(args.out / "inputs")))  # the engine's inputs
+    request = replace(request, enhance=enhance_from_args(args))  # 16
     request = replace(request, image_prompts=image_prompts_from_args(args, InputStore(args.out / "inputs")))
     validate_request(request, size_limit=None)  # fail fast, before a model is loaded
     services = services_for(
@@ -114,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
     if not request.width:
         request = replace(request, width=services.manager.info.default_size[0], height=services.manager.info.default_size[1])
     request = replace(request, model=services.manager.info.name)
+    if text_mask:  # 16
+        request = replace(request, edit=inpaint_from_text(args, services.engine))
     result = services.engine.run(request, on_progress=print_progress)
     for generated in result.images:
         record = services.store.save(generated.image, generated.request)

@@ -187,3 +187,29 @@ PERSON_DETECTOR = HubModel(
     licence="Apache-2.0",
     allow_patterns=("config.json", "model.safetensors", "preprocessor_config.json"),
 )
+
+# Masks from words and Enhance (studio/segment/): a text-prompted detector finds boxes for a phrase, a segmenter
+# turns each box into a mask. Grounding DINO tiny (Swin-T + BERT, 172M params; Apache-2.0), loaded with
+# transformers' GroundingDinoForObjectDetection, and SAM ViT-B (94M params; Apache-2.0) with SamModel. Both ship
+# `model.safetensors` next to pickled weights, which are never fetched. Pinned to the commits other projects pin
+# (IDEA-Research/grounding-dino-tiny a2bb814, facebook/sam-vit-base 70c1a07).
+TEXT_DETECTOR = HubModel(
+    repo_id="IDEA-Research/grounding-dino-tiny",
+    revision="a2bb814dd30d776dcf7e30523b00659f4f141c71",
+    licence="Apache-2.0",
+    allow_patterns=(
+        "config.json",
+        "model.safetensors",
+        "preprocessor_config.json",
+        "special_tokens_map.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+    ),
+)
+SEGMENTER = HubModel(
+    repo_id="facebook/sam-vit-base",
+    revision="70c1a07f894ebb5b307fd9eaaee97b9dfc16068f",
+    licence="Apache-2.0",
+    allow_patterns=("config.json", "model.safetensors", "preprocessor_config.json"),
+)

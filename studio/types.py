@@ -20,6 +20,7 @@ from studio.edit_spec import (  # noqa: F401  (re-exported: the request's parts 
     VARY_STRENGTHS,
     EditSpec,
 )
+from studio.enhance_spec import MAX_ENHANCE_REGIONS, EnhanceSpec  # 16: Enhance
 from studio.image_prompt_spec import (  # noqa: F401
     IMAGE_PROMPT_DEFAULTS,
     IMAGE_PROMPT_STOP_LIMIT,
@@ -117,6 +118,10 @@ class GenerationRequest:
         default="", metadata={"help": "a checkpoint of <models-dir>/checkpoints taking over at refiner_switch; '' = none"}
     )
     refiner_switch: float = limited(0.8, Limit(0.1, 1.0), "fraction of the steps after which the refiner takes over")
+    # 16: Enhance, regions found by words re-painted after the image is made; None = no enhance (neutral)
+    enhance: EnhanceSpec | None = field(
+        default=None, metadata={"help": f"Enhance: up to {MAX_ENHANCE_REGIONS} regions found by words, each re-painted"}
+    )
 
     def image_seed(self, index: int) -> int:
         return (self.seed + index) % (MAX_SEED + 1)
@@ -131,6 +136,7 @@ class GenerationRequest:
         data["loras"] = [lora.to_dict() for lora in self.loras]
         data["image_prompts"] = [prompt.to_dict() for prompt in self.image_prompts]
         data["edit"] = None if self.edit is None else self.edit.to_dict()
+        data["enhance"] = None if self.enhance is None else self.enhance.to_dict()  # 16: Enhance
         for f in fields(self):  # 15D: such fields stay out while neutral, so the recorded JSON is unchanged
             if f.metadata.get("omit_when_neutral") and data[f.name] == f.default:
                 del data[f.name]
@@ -155,6 +161,8 @@ class GenerationRequest:
                 values[name] = image_prompts_from_json(value)
             elif name == "edit":
                 values[name] = None if value is None else EditSpec.from_dict(value)
+            elif name == "enhance":  # 16: Enhance
+                values[name] = None if value is None else EnhanceSpec.from_dict(value)
             else:
                 values[name] = coerce(name, value, type(getattr(cls(), name)))
         return cls(**values)
@@ -231,6 +239,8 @@ def validate_request(request: GenerationRequest, size_limit: Limit | None) -> Ge
     if request.edit is not None:
         request.edit.check()
     validate_image_prompts(request.image_prompts)
+    if request.enhance is not None:  # 16: Enhance
+        request.enhance.check()
     if request.performance not in PERFORMANCE_NAMES:
         raise InvalidRequest(
             "performance", f"'{echo(request.performance)}' is unknown; choose one of: {', '.join(PERFORMANCE_NAMES)}"

@@ -161,6 +161,9 @@ def wire_input_events(services: Services, widgets: Widgets, jobs: JobQueue) -> N
     for label, button in panel.uov_buttons.items():
         wire_job(button.click, uov_handler(services, run_job, label), widgets, services, label)
 
+    from studio.ui.enhance_panel import wire_enhance_events
+
+    wire_enhance_events(services, widgets)  # 16: the Enhance panel and the Inpaint tab's Mask from text
     panel.describe.click(
         guarded("Describe", describe_handler(services)),
         inputs=[panel.describe_image, panel.describe_style],

@@ -29,6 +29,12 @@ from studio.types import (
     InvalidRequest,
     Limit,
 )
+from studio.ui.enhance_fields import (  # 16: Enhance rides with the panel's values
+    ENHANCE_FIELD_NAMES,
+    default_enhance_values,
+    enhance_from_values,
+    enhance_values_from_request,
+)
 
 INPUT_TABS = ("image_prompt", "inpaint", "vary_upscale", "describe")
 # (image, type, weight, stop_at, skip_preprocess) widget names of each slot: ("ip_1_image", ...), ...
@@ -45,6 +51,7 @@ INPUT_FIELD_NAMES = (
     "edit_mask",
     *EDIT_FIELDS,
     "uov_image",  # the Vary/Upscale tab's image; its buttons run the tool (see input_events.py)
+    *ENHANCE_FIELD_NAMES,  # 16: the Enhance checkbox and its regions (studio/ui/enhance_fields.py)
 )
 DEFAULT_SLOT_TYPE = "ImagePrompt"
 
@@ -66,6 +73,7 @@ def default_input_values() -> dict[str, Any]:
     values.update(edit_image=None, edit_mask=None, uov_image=None)
     values.update({name: getattr(spec, name) for name in EDIT_FIELDS})
     values["outpaint_sides"] = list(spec.outpaint_sides)
+    values.update(default_enhance_values())  # 16
     return values
 
 
@@ -204,15 +212,19 @@ def _whole(name: str, value: Any) -> int:
 
 
 def inputs_from_values(values: dict[str, Any], store: InputStore | None) -> dict[str, Any]:
-    """Request fields (`image_prompts`, `edit`) from the panel's values; none while the panel is off."""
+    """Request fields (`image_prompts`, `edit`) from the panel's values, none while the panel is off; and
+    `enhance`, which has a checkbox of its own."""
+    enhance = enhance_from_values(values)  # 16
     if not values.get("input_image"):
-        return {}
+        return {} if enhance is None else {"enhance": enhance}
     tab = values.get("input_tab") or INPUT_TABS[0]
     if tab not in INPUT_TABS:
         raise InvalidRequest("input_tab", f"'{tab}' is unknown; choose one of: {', '.join(INPUT_TABS)}")
     result: dict[str, Any] = {"image_prompts": image_prompts_from_values(values, store)}
     if tab == "inpaint":
         result["edit"] = edit_from_values(values, store)
+    if enhance is not None:
+        result["enhance"] = enhance
     return result
 
 
@@ -251,4 +263,5 @@ def input_values_from_request(request: GenerationRequest, store: InputStore) -> 
                 f"The image was made with {choice}: press that button in the Vary/Upscale tab to re-make it."
             )
     values["input_image"] = bool(request.image_prompts or edit is not None)
+    values.update(enhance_values_from_request(request))  # 16
     return values, warnings

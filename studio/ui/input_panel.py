@@ -15,6 +15,7 @@ import gradio as gr
 
 from studio.edit.describe import DESCRIBE_STYLES
 from studio.types import IMAGE_PROMPT_TYPES, INPAINT_MODES, OUTPAINT_SIDES, image_prompt_limit
+from studio.ui.enhance_panel import EnhancePanel, TextMaskRow, build_enhance_panel, build_text_mask_row  # 16
 from studio.ui.input_fields import INPUT_FIELD_NAMES, INPUT_TABS, IP_SLOTS, default_input_values, edit_limit
 from studio.ui.uploads import checked_image_box
 
@@ -46,6 +47,8 @@ class InputPanel:
     describe_image: gr.Image
     describe_style: gr.Radio
     describe: gr.Button
+    text_mask: TextMaskRow | None = None  # 16: the Inpaint tab's "Mask from text" row
+    enhance: EnhancePanel | None = None  # 16: the Enhance panel (its request widgets are in `inputs`)
 
 
 def _slider(limit, label: str, value: Any, step: float, **kwargs) -> gr.Slider:
@@ -85,7 +88,7 @@ def _image_prompt_slots(defaults: dict, inputs: dict) -> tuple[list, list]:
     return previews, messages
 
 
-def _inpaint_tab(defaults: dict, inputs: dict) -> None:
+def _inpaint_tab(defaults: dict, inputs: dict) -> TextMaskRow:
     inputs["edit_image"] = gr.ImageEditor(
         label="Picture · paint over what to repaint",
         type="pil",
@@ -99,6 +102,7 @@ def _inpaint_tab(defaults: dict, inputs: dict) -> None:
         elem_id="studio-edit-image",
     )
     checked_image_box(inputs["edit_image"])
+    text_mask = build_text_mask_row()  # 16: paints the mask of what words name into the editor
     with gr.Row(equal_height=True):
         inputs["inpaint_mode"] = gr.Dropdown(
             choices=[(INPAINT_MODE_LABELS.get(mode, mode), mode) for mode in INPAINT_MODES],
@@ -120,6 +124,7 @@ def _inpaint_tab(defaults: dict, inputs: dict) -> None:
         inputs["outpaint_size"] = _slider(
             edit_limit("outpaint_size"), "Added per side (fraction of the side)", defaults["outpaint_size"], 0.05
         )
+    return text_mask
 
 
 def build_input_panel(inputs: dict[str, Any]) -> InputPanel:
@@ -132,7 +137,7 @@ def build_input_panel(inputs: dict[str, Any]) -> InputPanel:
         with gr.Tab("Image Prompt", id="image_prompt") as tab_items["image_prompt"]:
             previews, messages = _image_prompt_slots(defaults, inputs)
         with gr.Tab("Inpaint / Outpaint", id="inpaint") as tab_items["inpaint"]:
-            _inpaint_tab(defaults, inputs)
+            text_mask = _inpaint_tab(defaults, inputs)
         with gr.Tab("Vary / Upscale", id="vary_upscale") as tab_items["vary_upscale"]:
             inputs["uov_image"] = checked_image_box(gr.Image(
                 label="Picture (or select one in the results)", type="pil", image_mode="RGB",
@@ -154,10 +159,11 @@ def build_input_panel(inputs: dict[str, Any]) -> InputPanel:
                     label="Content type", elem_id="studio-describe-style",
                 )  # fmt: skip
                 describe = gr.Button("Describe", elem_id="studio-describe")
+    enhance = build_enhance_panel(inputs)  # 16: its checkbox sits below the Input Image panel
     missing = set(INPUT_FIELD_NAMES) ^ set(inputs)
     if missing:
         raise RuntimeError(f"input widgets and INPUT_FIELD_NAMES disagree: {sorted(missing)}")
     return InputPanel(
         group, tabs, tab_items, tuple(previews), tuple(messages), uov_buttons,
-        describe_image, describe_style, describe,
+        describe_image, describe_style, describe, text_mask, enhance,
     )  # fmt: skip

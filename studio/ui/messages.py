@@ -15,6 +15,7 @@ import re
 
 from studio.translations import ENGLISH, fill, translate
 from studio.types import InvalidRequest
+from studio.ui.enhance_fields import ENHANCE_FIELD_LABELS  # 16
 from studio.ui.guidance_fields import GUIDANCE_LABELS
 from studio.user_errors import is_user_error
 
@@ -59,6 +60,7 @@ FIELD_LABELS = {
     "vae": "VAE",
     "refiner": "Refiner",
     "refiner_switch": "Refiner switch",
+    **ENHANCE_FIELD_LABELS,  # 16: Enhance and Mask from text
 }
 _PART_LABELS = {"image": "", "type": " type", "weight": " weight", "stop_at": " stop at", "skip_preprocess": ""}
 _IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")

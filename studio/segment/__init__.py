@@ -1,0 +1,1 @@
+"""Masks from words (Grounding DINO boxes -> SAM masks) and Enhance, which re-paints the regions they find."""
