@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from studio.cli import limit_help, parse_size, print_progress, services_for
@@ -19,6 +19,7 @@ from studio.performance import PERFORMANCE_MODES, PERFORMANCE_NAMES
 from studio.settings import Settings
 from studio.types import (
     EXPANSION_MODES,
+    TRANSLATE_MODES,
     GenerationRequest,
     InvalidRequest,
     LoraWeight,
@@ -26,6 +27,10 @@ from studio.types import (
     random_seed,
     validate_request,
 )
+
+
+def field_help(name: str) -> str:
+    return next(f.metadata["help"] for f in fields(GenerationRequest) if f.name == name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--style", action="append", default=None, help="a style name (repeatable); see `python -m studio styles`")
     parser.add_argument("--lora", action="append", default=None, metavar="NAME[:WEIGHT]", help="a LoRA from <models-dir>/loras (repeatable)")
     parser.add_argument("--expand", choices=EXPANSION_MODES, default="none", help="prompt expansion")
+    parser.add_argument(  # 18: on for people at a terminal; a request without the field stays "off"
+        "--translate", choices=TRANSLATE_MODES, default="auto", help=field_help("translate") + " (default auto)"
+    )
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
     add_llm_options(parser)
     add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
@@ -74,6 +82,7 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
         "styles": tuple(args.style) if args.style is not None else None,
         "loras": tuple(parse_lora(text) for text in args.lora) if args.lora is not None else None,
         "expansion": args.expand,
+        "translate": args.translate,
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)

@@ -95,6 +95,7 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         **{weight: 0.5 for _, weight in LORA_SLOTS},
         "lora_2": "detail",
         "lora_2_weight": -0.7,
+        "translate": "always",
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -113,6 +114,7 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         loras=(LoraWeight("detail", -0.7),),
         performance="Lightning",
         expansion="local",
+        translate="always",
     )
     # text in the expanded-prompt box is the prompt exactly as edited, and nothing expands it again
     edited = request_from_values({**values, "expanded_prompt": " a lighthouse, dramatic sky "}, info)
@@ -177,6 +179,7 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "performance": "Quality",
         "expansion": "none",
         "expanded_prompt": "",
+        "translate": "off",
         "model": info.name,
         **lora_values([LoraWeight("mine", 0.6)]),
     }

@@ -46,6 +46,7 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) 
         cfg_scale: float = defaults.cfg_scale,
         sampler: str = defaults.sampler,
         model: str = "",
+        translate: str = defaults.translate,  # 18: off, auto or always
         caller: gr.Request | None = None,
     ) -> dict:
         """Make images from a prompt and save them as PNGs with their settings in the metadata."""
@@ -62,6 +63,7 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) 
                     "cfg_scale": cfg_scale,
                     "sampler": sampler,
                     "model": model,  # '' = the model loaded when the job runs; a name from /v1/models switches
+                    "translate": translate,
                 }
             )
             job = jobs.submit(request, owners.bind(Session(), caller))

@@ -20,6 +20,7 @@ from studio.schedulers import SAMPLER_NAMES
 from studio.types import (
     EXPANSION_MODES,
     MAX_LORAS,
+    TRANSLATE_MODES,
     GenerationRequest,
     InvalidRequest,
     LoraWeight,
@@ -50,6 +51,7 @@ FIELD_NAMES = (
     "styles",
     "model",  # the base model (checkpoint) by name; switched to when the job runs
     *(name for slot in LORA_SLOTS for name in slot),
+    "translate",  # 18: off, auto or always; the page starts on auto
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -154,7 +156,7 @@ def lora_values(loras: tuple[LoraWeight, ...] | list[LoraWeight]) -> dict[str, A
 def default_values(info: ModelInfo) -> dict[str, Any]:
     """The widgets' starting values: the request's declared defaults at the model's default size."""
     request = GenerationRequest(width=info.default_size[0], height=info.default_size[1], model=info.name)
-    return {**values_from_request(request), "random_seed": True}
+    return {**values_from_request(request), "random_seed": True, "translate": "auto"}
 
 
 def request_from_values(
@@ -191,6 +193,7 @@ def request_from_values(
         styles=_names("styles", merged["styles"]),
         loras=loras_from_values(merged),
         performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
+        translate=_choice("translate", merged["translate"], TRANSLATE_MODES),
         **panel,
     )
 
@@ -211,6 +214,7 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "performance": request.performance,
         "expansion": request.expansion,  # likewise "none" once resolved: the prompt holds the expansion
         "expanded_prompt": "",
+        "translate": request.translate,  # "off" once resolved: the recorded prompt is the English one
         "model": request.model,
         **lora_values(request.loras),
     }
