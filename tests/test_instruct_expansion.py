@@ -7,6 +7,7 @@ prompts in the metadata, and a re-make from the metadata that needs no language 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -180,3 +181,38 @@ def test_a_model_without_chat_template_is_refused(tmp_path):
     folder = save_tiny_gpt2(tmp_path / "gpt2")
     with pytest.raises(ExpansionError, match="no chat template"):
         build_expander(ExpansionSettings(mode="instruct", instruct_model=str(folder)), tmp_path, True)
+
+
+def test_cli_translates_by_default_and_records_both_prompts(tmp_path, models_dir, instruct_folder, capsys):
+    from studio.cli import main
+
+    base = ["generate", "--model", "tiny", "--models-dir", str(models_dir), "--prompt", CHINESE, "--seed", "3",
+            "--size", "64x64", "--steps", "2", "--out", str(tmp_path), "--device", "cpu",
+            "--instruct-model", str(instruct_folder), "--offline"]  # fmt: skip
+    assert main(base) == 0
+    recorded = read_request(json.loads(capsys.readouterr().out)["path"])
+    assert recorded.original_prompt == CHINESE and recorded.prompt == recorded.english_prompt and recorded.prompt.isascii()
+    assert main([*base, "--translate", "off", "--expand", "instruct"]) == 0
+    untranslated = read_request(json.loads(capsys.readouterr().out)["path"])
+    assert untranslated.original_prompt == "" and untranslated.prompt.startswith(CHINESE + ", ")
+
+
+def test_api_generate_translates_on_request_and_names_a_bad_choice(tiny_services, instruct_folder):
+    from studio.settings import Settings
+    from tests.serving_helpers import FAST, TOKEN, USERS, WAIT, api, serving
+
+    expansion = ExpansionSettings(instruct_model=str(instruct_folder))
+    settings = replace(tiny_services.settings, auth_users=USERS, api_tokens=(TOKEN,), expansion=expansion)
+    assert isinstance(settings, Settings)
+    expanders = ExpanderCache(expansion, instruct_folder.parent, offline=True)
+    engine = Engine(tiny_services.manager, replace(tiny_services.engine.libraries, expanders=expanders))
+    with serving(replace(tiny_services, settings=settings, engine=engine)) as (_app, url), api(url) as client:
+        bad = client.post("/v1/generate", json={"prompt": CHINESE, "translate": "maybe", **FAST})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "translate"
+        job = client.post("/v1/generate", json={"prompt": CHINESE, "seed": 4, "translate": "auto", **FAST}).json()
+        done = client.get(f"/v1/jobs/{job['id']}", params=WAIT).json()
+        assert done["state"] == "done", done
+        recorded = done["images"][0]["request"]
+        assert recorded["original_prompt"] == CHINESE and recorded["prompt"] == recorded["english_prompt"]
+        expand = client.post("/v1/expand", json={"prompt": CHINESE, "seed": 2, "mode": "instruct"}).json()
+        assert expand["expansion"].isascii() and expand["prompt"].startswith(CHINESE + ", ")
