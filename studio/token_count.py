@@ -16,6 +16,7 @@ from studio.conditioning import CLIP_CHUNK_TOKENS
 from studio.prompt_weights import weighted_fragments
 
 ENCODER_NAMES = ("CLIP ViT-L", "OpenCLIP ViT-bigG")
+LONG_TEXT_WARNING = "sequence-length-is-longer-than-the-specified-maximum"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,10 @@ class TokenCounter:
             from studio.clip_tokenizer import load_clip_tokenizers
 
             tokenizers = load_clip_tokenizers()
+        for tokenizer in tokenizers:
+            # transformers warns once per tokenizer that a text is past 77 tokens; here that is expected (long
+            # prompts are chunked, not cut). Marked as said rather than muting logging per call (7 ms a call).
+            getattr(tokenizer, "deprecation_warnings", {})[LONG_TEXT_WARNING] = True
         self.providers = tuple(
             EmbeddingsProvider(
                 tokenizer, None, truncate=False, device="cpu", split_long_text_mode=SplitLongTextMode.SENTENCES
@@ -66,14 +71,7 @@ class TokenCounter:
 def chunk_lengths(provider, texts: list[str], weights: list[float]) -> tuple[int, ...]:
     """Prompt tokens per chunk of what compel hands the encoder: each 77-position chunk holds start, the
     prompt's tokens, end, then padding."""
-    import transformers
-
-    level = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # no ">77 tokens" warning: long prompts are chunked, not cut
-    try:
-        ids, _, _ = provider.get_token_ids_and_expand_weights(texts, weights, device="cpu")
-    finally:
-        transformers.logging.set_verbosity(level)
+    ids, _, _ = provider.get_token_ids_and_expand_weights(texts, weights, device="cpu")
     width = provider.max_token_count
     eos = provider.tokenizer.eos_token_id
     chunks = ids.view(-1, width).tolist()

@@ -33,6 +33,8 @@ def letter_script(char: str) -> str | None:
 
 def foreign_scripts(text: str) -> tuple[str, ...]:
     """The non-Latin scripts `text` has a word in, in order of first appearance."""
+    if text.isascii():  # most prompts: nothing to look up
+        return ()
     found: list[str] = []
     run_script, run_length = None, 0
     for char in text:
