@@ -13,8 +13,6 @@ import gradio as gr
 from studio.token_count import TokenCounter
 from studio.ui.guard import guarded
 
-COUNTER_NOTE = "CLIP tokens per 75-token chunk (styles and expansion add more)"
-
 
 def encoded_text(prompt: Any, expanded_prompt: Any) -> str:
     expanded = expanded_prompt.strip() if isinstance(expanded_prompt, str) else ""
