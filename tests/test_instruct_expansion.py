@@ -216,3 +216,13 @@ def test_api_generate_translates_on_request_and_names_a_bad_choice(tiny_services
         assert recorded["original_prompt"] == CHINESE and recorded["prompt"] == recorded["english_prompt"]
         expand = client.post("/v1/expand", json={"prompt": CHINESE, "seed": 2, "mode": "instruct"}).json()
         assert expand["expansion"].isascii() and expand["prompt"].startswith(CHINESE + ", ")
+
+
+def test_cli_expand_with_the_instruct_model_is_seeded(instruct_folder, capsys):
+    from studio.cli import main
+
+    argv = ["expand", CHINESE, "--mode", "instruct", "--seed", "4", "--instruct-model", str(instruct_folder), "--offline"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["mode"] == "instruct" and first["expansion"].isascii() and first["expansion"]
+    assert main(argv) == 0 and json.loads(capsys.readouterr().out) == first
