@@ -2,7 +2,7 @@
 
     POST /v1/inputs   {"image": base64}  -> {"image": hash}: store an input image (image prompt, mask,
                       image to edit); requests then name it by that hash
-    POST /v1/expand   {"prompt", "seed", "mode": "local"|"llm"} -> {"expansion", "prompt"}
+    POST /v1/expand   {"prompt", "seed", "mode": "local"|"llm"|"instruct"} -> {"expansion", "prompt"}
     POST /v1/compare  {"request": {...}, "samplers": [...], "step_counts": [...]}
                       -> {"id", "grid": base64 PNG, "folder", "metrics"} once the grid is done: it is a job
                       of the shared queue (its per-user limits, 429 when full; GET/DELETE /v1/jobs/{id}
@@ -108,8 +108,8 @@ def add_tool_routes(app: FastAPI, services, owner, jobs) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise InvalidRequest("seed", "must be a whole number")
         limit_of("seed").check("seed", seed)
-        if mode not in ("local", "llm"):
-            raise InvalidRequest("mode", "must be 'local' or 'llm'")
+        if mode not in ("local", "llm", "instruct"):
+            raise InvalidRequest("mode", "must be 'local', 'llm' or 'instruct'")
         try:
             expansion = await run_in_threadpool(lambda: engine.libraries.expanders.get(mode).expand(prompt, seed))
         except ExpansionError as error:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from studio.cli import limit_help, parse_size, print_progress, services_for
@@ -23,6 +23,7 @@ from studio.segment.cli_args import add_enhance_arguments, check_mask_from_text,
 from studio.settings import Settings
 from studio.types import (
     EXPANSION_MODES,
+    TRANSLATE_MODES,
     GenerationRequest,
     InvalidRequest,
     LoraWeight,
@@ -30,6 +31,10 @@ from studio.types import (
     random_seed,
     validate_request,
 )
+
+
+def field_help(name: str) -> str:
+    return next(f.metadata["help"] for f in fields(GenerationRequest) if f.name == name)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vae", help="a VAE from <models-dir>/vae by name (see `python -m studio vaes`); default: the checkpoint's own")
     parser.add_argument("--refiner", help="a checkpoint of <models-dir>/checkpoints that finishes the image")
     parser.add_argument("--refiner-switch", type=float, help=f"{limit_help('refiner_switch')}; default 0.8")
+    parser.add_argument(  # 18: on for people at a terminal; a request without the field stays "off"
+        "--translate", choices=TRANSLATE_MODES, default="auto", help=field_help("translate") + " (default auto)"
+    )
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
     add_llm_options(parser)
     add_guidance_arguments(parser)  # --sharpness, --adm-scale-positive, ..., --clip-skip (15A)
@@ -92,6 +100,7 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
         "vae": args.vae,
         "refiner": args.refiner,
         "refiner_switch": args.refiner_switch,
+        "translate": args.translate,
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)

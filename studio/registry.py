@@ -53,6 +53,24 @@ PROMPT_EXPANSION_LM = HubModel(
     ),
 )
 
+# 18: the local instruct expander and translator: Qwen2.5-0.5B-Instruct (494M params, 1 GB of bf16 safetensors),
+# Apache-2.0, multilingual (29 languages, Chinese among the strongest), with a ChatML chat template in its
+# tokenizer_config.json. Pinned to commit 7ae5576 so a seed keeps making the same expansion.
+INSTRUCT_LM = HubModel(
+    repo_id="Qwen/Qwen2.5-0.5B-Instruct",
+    revision="7ae557604adf67be50417f59c2c2f167def9a775",
+    licence="Apache-2.0",
+    allow_patterns=(
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+    ),
+)
+
 # Speed LoRAs for the performance modes: fused or applied as adapters on the loaded base, never a reload.
 LCM_LORA_SDXL = HubModel(
     repo_id="latent-consistency/lcm-lora-sdxl",

@@ -2,7 +2,8 @@
 
 Applied once, before sampling, in this order: the performance mode's forced settings, inline
 `<lora:name:w>` tags, then per image `[[a, b]]` choices and `__wildcards__` (seeded by the image's seed),
-the prompt expansion (seeded likewise) and the styles. Each image's resolved request has the final prompt text and no styles left to apply, so
+the translation to English (when asked, see studio.expansion.translation), the prompt expansion (seeded likewise)
+and the styles. Each image's resolved request has the final prompt text and no styles left to apply, so
 it is what the PNG records and re-makes the image by itself.
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from studio.expansion.factory import ExpanderCache
 from studio.expansion.protocol import ExpansionError, compose_positive_prompt
+from studio.expansion.translation import translate_prompt
 from studio.loras import LoraLibrary, extract_inline_loras, merge_loras
 from studio.performance import apply_performance
 from studio.settings import Settings
@@ -53,12 +55,17 @@ def resolve_images(request: GenerationRequest, libraries: PromptLibraries, size_
         seed = request.image_seed(index)
         positive = libraries.wildcards.expand(prompt, seed, index)
         negative = libraries.wildcards.expand(request.negative_prompt, seed, index)
+        translated = translate_prompt(libraries.expanders, request.translate, positive)  # 18
+        positive = translated.prompt
         if request.expansion != "none":
             positive = expanded_prompt(libraries, request.expansion, positive, seed)
         positive, negative = libraries.styles.apply(positive, negative, request.styles, seed)
         image = replace(
             request, prompt=positive, negative_prompt=negative, styles=(), expansion="none", loras=loras, seed=seed, image_count=1
         )
+        if translated.original:  # 18: the record keeps what was typed; a re-make reads only `prompt`
+            image = replace(image, original_prompt=translated.original, english_prompt=translated.english)
+        image = replace(image, translate="off")
         images.append(validate_request(image, size_limit))
     return tuple(images)
 

@@ -38,8 +38,10 @@ from studio.schedulers import DEFAULT_SAMPLER, DEFAULT_SCHEDULE, SAMPLER_NAMES, 
 
 REQUEST_VERSION = 1
 MAX_SEED = 2**63 - 1
-EXPANSION_MODES = ("none", "local", "llm")
 OUTPUT_FORMATS = ("png", "jpeg", "webp")  # 15D: what studio.image_formats writes
+EXPANSION_MODES = ("none", "local", "llm", "instruct")
+# 18: translating a prompt to English before encoding: never, when it holds a non-Latin script, or always
+TRANSLATE_MODES = ("off", "auto", "always")
 
 
 # Real SDXL checkpoints work from 512 to 2048 pixels a side; models may narrow or widen this (see ModelInfo).
@@ -86,7 +88,7 @@ class GenerationRequest:
         default=(), metadata={"help": f"up to {MAX_IMAGE_PROMPTS} image-prompt slots (IP-Adapter, ControlNet, face)"}
     )
     edit: EditSpec | None = field(default=None, metadata={"help": "an input-image tool (inpaint, outpaint, vary, upscale)"})
-    expansion: str = field(default="none", metadata={"help": "prompt expansion: none, local or llm"})
+    expansion: str = field(default="none", metadata={"help": "prompt expansion: none, local, llm or instruct"})
     # 15A: the Fooocus look in the sampling loop (studio/sampling_guidance.py, studio/clip_skip.py). Every
     # default is neutral (no new code runs), so images made before these fields existed re-make exactly.
     sharpness: float = limited(0.0, SHARPNESS_LIMIT, "edge-preserving self-guidance on the predicted image; 0 = off, Fooocus 2")
@@ -122,6 +124,11 @@ class GenerationRequest:
     enhance: EnhanceSpec | None = field(
         default=None, metadata={"help": f"Enhance: up to {MAX_ENHANCE_REGIONS} regions found by words, each re-painted"}
     )
+    # 18: translation to English by the local instruct model. A resolved request has translate "off" and records
+    # the prompt as typed and its translation; neither is read again: the image is made from `prompt`.
+    translate: str = field(default="off", metadata={"help": "translate to English first: off, auto (non-Latin scripts) or always"})
+    original_prompt: str = limited("", Limit(high=4000), "the prompt as typed, when it was translated (a record)")
+    english_prompt: str = limited("", Limit(high=4000), "its English translation (a record)")
 
     def image_seed(self, index: int) -> int:
         return (self.seed + index) % (MAX_SEED + 1)
@@ -236,6 +243,8 @@ def validate_request(request: GenerationRequest, size_limit: Limit | None) -> Ge
         raise InvalidRequest(
             "output_format", f"'{echo(request.output_format)}' is unknown; choose one of: {', '.join(OUTPUT_FORMATS)}"
         )
+    if request.translate not in TRANSLATE_MODES:
+        raise InvalidRequest("translate", f"'{echo(request.translate)}' is unknown; choose one of: {', '.join(TRANSLATE_MODES)}")
     if request.edit is not None:
         request.edit.check()
     validate_image_prompts(request.image_prompts)

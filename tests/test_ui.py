@@ -106,6 +106,7 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         "vae": "Checkpoint's own",
         "refiner": "No refiner",
         "refiner_switch": 0.8,
+        "translate": "always",
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -126,6 +127,7 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         expansion="local",
         sharpness=2.0,
         clip_skip=1,
+        translate="always",
     )
     # text in the expanded-prompt box is the prompt exactly as edited, and nothing expands it again
     edited = request_from_values({**values, "expanded_prompt": " a lighthouse, dramatic sky "}, info)
@@ -199,6 +201,7 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "performance": "Quality",
         "expansion": "none",
         "expanded_prompt": "",
+        "translate": "off",
         "model": info.name,
         **lora_values([LoraWeight("mine", 0.6)]),
         **{name: getattr(request, name) for name in GUIDANCE_FIELDS},  # 15A: the sampling-loop look

@@ -101,7 +101,7 @@ def test_expand_shows_the_seeded_expansion_and_its_text_is_what_generate_uses(ex
     request = request_from_values({**values, "expanded_prompt": shown + ", edited"}, info)
     assert (request.prompt, request.expansion) == (shown + ", edited", "none")
 
-    with pytest.warns(UserWarning, match="Local or LLM"):
+    with pytest.warns(UserWarning, match=r"Local, LLM or Local \(instruct\)"):
         assert isinstance(expand(**{**values, "expansion": "none"}), dict)  # gr.skip(): the box is left alone
     empty = tmp_path / "not-a-model"
     empty.mkdir()

@@ -24,6 +24,9 @@ def add_llm_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm-temperature", type=float, default=defaults.temperature, help="0-2")
     parser.add_argument("--llm-timeout", type=float, default=defaults.timeout, help="seconds, 0.1-300")
     parser.add_argument("--expansion-model", default="", help="local expansion model folder (default: download)")
+    parser.add_argument(
+        "--instruct-model", default="", help="local instruct model folder for --expand instruct and translation (default: download)"
+    )
 
 
 def add_arguments(expand: argparse.ArgumentParser) -> None:
@@ -31,7 +34,7 @@ def add_arguments(expand: argparse.ArgumentParser) -> None:
 
     expand.add_argument("prompt", help="the prompt to expand")
     expand.add_argument("--seed", type=int, help="one seed always gives one expansion; random when left out")
-    expand.add_argument("--mode", choices=("local", "llm"), default="local")
+    expand.add_argument("--mode", choices=("local", "llm", "instruct"), default="local")
     expand.add_argument(
         "--models-dir", type=Path, default=Settings().models_dir, help="where downloaded models are kept"
     )
@@ -48,6 +51,7 @@ def settings_from_args(args: argparse.Namespace, mode: str) -> ExpansionSettings
         api_key_env=args.llm_key_env,
         temperature=args.llm_temperature,
         timeout=args.llm_timeout,
+        instruct_model=args.instruct_model,
     )
 
 

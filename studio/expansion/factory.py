@@ -21,6 +21,10 @@ def build_expander(settings: ExpansionSettings, models_dir: Path, offline: bool)
         from studio.expansion.llm import LLMExpander
 
         return LLMExpander(settings)
+    if settings.mode == "instruct":
+        from studio.expansion.instruct_loader import load_instruct_expander
+
+        return load_instruct_expander(settings.instruct_model, Path(models_dir), offline)
     from studio.clip_tokenizer import load_clip_tokenizers
     from studio.expansion.local import LocalExpander
     from studio.expansion.local_model import load_causal_lm, resolve_model_folder

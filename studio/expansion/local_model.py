@@ -14,22 +14,28 @@ from studio.expansion.protocol import ExpansionError
 log = logging.getLogger(__name__)
 
 PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+LOCAL_USE = "Local prompt expansion needs the model '{model}', and {how}, or choose the expansion None or LLM"
 
 
-def resolve_model_folder(local_model: str, models_dir: Path, offline: bool) -> Path:
-    """The folder to load: `local_model` when set, else the registry's model fetched into `models_dir`."""
+def resolve_model_folder(
+    local_model: str, models_dir: Path, offline: bool, hub: registry.HubModel | None = None, use: str = LOCAL_USE
+) -> Path:
+    """The folder to load: `local_model` when set, else the registry's model (`hub`, by default the GPT-2
+    expander) fetched into `models_dir`; `use` names what needs it in the error a user reads."""
     if local_model:
         folder = Path(local_model).expanduser()
         if not folder.is_dir():
             raise ExpansionError(f"local expansion model '{local_model}' is not a folder; point the setting at one")
         return folder
-    return download_default_model(Path(models_dir), offline)
+    return download_default_model(Path(models_dir), offline, hub, use)
 
 
-def download_default_model(models_dir: Path, offline: bool) -> Path:
+def download_default_model(
+    models_dir: Path, offline: bool, hub: registry.HubModel | None = None, use: str = LOCAL_USE
+) -> Path:
     from huggingface_hub import snapshot_download
 
-    hub = registry.PROMPT_EXPANSION_LM
+    hub = hub or registry.PROMPT_EXPANSION_LM
     try:
         folder = snapshot_download(
             hub.repo_id,
@@ -44,10 +50,8 @@ def download_default_model(models_dir: Path, offline: bool) -> Path:
             if offline
             else "it could not be downloaded: check the network connection"
         )
-        log.warning("the Local expansion model could not be had from %s: %s", models_dir, error)
-        raise ExpansionError(
-            f"Local prompt expansion needs the model '{hub.repo_id}', and {how}, or choose the expansion None or LLM."
-        ) from error
+        log.warning("the model %s could not be had from %s: %s", hub.repo_id, models_dir, error)
+        raise ExpansionError(f"{use.format(model=hub.repo_id, how=how)}.") from error
     return Path(folder)
 
 

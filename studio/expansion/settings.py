@@ -23,7 +23,7 @@ def _limited(default: Any, limit: Limit, help: str) -> Any:
 @dataclass(frozen=True)
 class ExpansionSettings:
     mode: str = field(
-        default="none", metadata={"choices": EXPANSION_MODES, "help": "none, local language model, or LLM endpoint"}
+        default="none", metadata={"choices": EXPANSION_MODES, "help": "none, local language model, LLM endpoint, or local instruct model"}
     )
     # Local mode: a folder holding a GPT-2-class model (safetensors); empty means the registry's hub model.
     local_model: str = _limited("", Limit(high=1000), "local expansion model folder; empty = download the default")
@@ -37,6 +37,9 @@ class ExpansionSettings:
     temperature: float = _limited(0.7, Limit(0, 2), "LLM sampling temperature")
     timeout: float = _limited(30.0, Limit(0.1, 300), "seconds to wait for the LLM endpoint")
     max_retries: int = _limited(3, Limit(0, 8), "retries after a 429 (rate limited) answer")
+    # 18: Local (instruct) mode and translation: a folder holding a chat model with a chat template
+    # (safetensors); empty means the registry's Qwen2.5-Instruct.
+    instruct_model: str = _limited("", Limit(high=1000), "local instruct model folder; empty = download the default")
 
     def __post_init__(self):
         if self.mode not in EXPANSION_MODES:
@@ -62,6 +65,10 @@ class ExpansionSettings:
 
             hub = f"{PROMPT_EXPANSION_LM.repo_id}@{PROMPT_EXPANSION_LM.revision}"
             return {"mode": "local", "model": self.local_model or hub}
+        if self.mode == "instruct":
+            from studio.registry import INSTRUCT_LM
+
+            return {"mode": "instruct", "model": self.instruct_model or f"{INSTRUCT_LM.repo_id}@{INSTRUCT_LM.revision}"}
         return {"mode": "none"}
 
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from studio.compare_render import font
 from studio.types import GeneratedImage, GenerationRequest, ImageRecord, InvalidRequest
 
-LABELS = {"local": "Expanded (local model)", "llm": "Expanded (LLM)"}
+LABELS = {"local": "Expanded (local model)", "llm": "Expanded (LLM)", "instruct": "Expanded (local instruct)"}
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) 
         vae: str = defaults.vae,
         refiner: str = defaults.refiner,
         refiner_switch: float = defaults.refiner_switch,
+        translate: str = defaults.translate,  # 18: off, auto or always
         caller: gr.Request | None = None,
     ) -> dict:
         """Make images from a prompt and save them as PNGs with their settings in the metadata."""
@@ -70,6 +71,7 @@ def add_generate_endpoint(services: "Services", jobs: JobQueue, owners: Owners) 
                     "vae": vae,
                     "refiner": refiner,
                     "refiner_switch": refiner_switch,
+                    "translate": translate,
                 }
             )
             job = jobs.submit(request, owners.bind(Session(), caller))

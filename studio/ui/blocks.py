@@ -16,6 +16,7 @@ from studio.ui.input_events import wire_input_events
 from studio.ui.layout import build_layout
 from studio.ui.page_load import wire_page_load
 from studio.ui.session import Owners, Session
+from studio.ui.token_counter import wire_token_counter
 
 if TYPE_CHECKING:
     from studio.services import Services
@@ -35,6 +36,7 @@ def build_ui(services: Services, jobs: JobQueue | None = None, owners: Owners | 
         wire_extra_events(services, widgets)
         wire_input_events(services, widgets, jobs)
         wire_compare(services, widgets)
+        wire_token_counter(widgets.settings, widgets.extras)  # 18
         add_generate_endpoint(services, jobs, owners)
 
         show_history = history_handler(services, owners)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 
 from studio.expansion.side_by_side import compare_expansion
+from studio.expansion.translation import translate_prompt
 from studio.performance import PERFORMANCE_MODES
 from studio.presets import load_presets
 from studio.resolve import expanded_prompt
@@ -141,8 +142,8 @@ def preset_handler(services: Services, widgets: Widgets):
 def expansion_mode(values: dict[str, Any], purpose: str) -> str:
     """The chosen expansion mode and a prompt to expand, or InvalidRequest saying which is missing."""
     mode = values.get("expansion")
-    if mode not in ("local", "llm"):
-        raise InvalidRequest("expansion", f"choose Local or LLM to {purpose}")
+    if mode not in ("local", "llm", "instruct"):
+        raise InvalidRequest("expansion", f"choose Local, LLM or Local (instruct) to {purpose}")
     if not str(values.get("prompt") or "").strip():
         raise InvalidRequest("prompt", f"write a prompt first, then {purpose}")
     return mode
@@ -155,7 +156,9 @@ def expand_handler(services: Services):
     def expand(**values: Any) -> str:
         mode = expansion_mode(values, "expand it")
         request = request_from_values({**values, "expanded_prompt": ""}, services.manager.info)
-        return expanded_prompt(services.engine.libraries, mode, request.prompt, request.seed)
+        # 18: as Generate does: translated first (when Translate asks), then expanded
+        prompt = translate_prompt(services.engine.libraries.expanders, request.translate, request.prompt).prompt
+        return expanded_prompt(services.engine.libraries, mode, prompt, request.seed)
 
     return expand
 

@@ -22,6 +22,7 @@ from studio.types import (
     GUIDANCE_FIELDS,
     MAX_LORAS,
     OUTPUT_FORMATS,
+    TRANSLATE_MODES,
     GenerationRequest,
     InvalidRequest,
     LoraWeight,
@@ -61,6 +62,7 @@ FIELD_NAMES = (
     "vae",  # 15B: the VAE by name (Models tab)
     "refiner",  # 15B: the refiner checkpoint by name, and where it takes over (Models tab)
     "refiner_switch",
+    "translate",  # 18: off, auto or always; the page starts on auto
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -165,7 +167,7 @@ def lora_values(loras: tuple[LoraWeight, ...] | list[LoraWeight]) -> dict[str, A
 def default_values(info: ModelInfo) -> dict[str, Any]:
     """The widgets' starting values: the request's declared defaults at the model's default size."""
     request = GenerationRequest(width=info.default_size[0], height=info.default_size[1], model=info.name)
-    return {**values_from_request(request), "random_seed": True}
+    return {**values_from_request(request), "random_seed": True, "translate": "auto"}
 
 
 def request_from_values(
@@ -209,6 +211,7 @@ def request_from_values(
         vae=vae_from_widget(merged["vae"]),
         refiner=refiner_from_widget(merged["refiner"]),
         refiner_switch=_number("refiner_switch", merged["refiner_switch"]),
+        translate=_choice("translate", merged["translate"], TRANSLATE_MODES),
         **panel,
     )
 
@@ -229,6 +232,7 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "performance": request.performance,
         "expansion": request.expansion,  # likewise "none" once resolved: the prompt holds the expansion
         "expanded_prompt": "",
+        "translate": request.translate,  # "off" once resolved: the recorded prompt is the English one
         "model": request.model,
         **lora_values(request.loras),
         **guidance_values(request),

@@ -23,6 +23,7 @@ from studio.ui.input_fields import INPUT_FIELD_NAMES
 from studio.ui.input_panel import InputPanel, build_input_panel
 from studio.ui.session import Session
 from studio.ui.side_tabs import build_advanced_tab, build_models_tab, build_setting_tab, build_styles_tab
+from studio.ui.token_counter import build_token_counter
 
 if TYPE_CHECKING:
     from studio.services import Services
@@ -60,7 +61,7 @@ def _expansion_row(services: Services, defaults: dict[str, Any], settings: dict,
     with gr.Accordion("Prompt expansion", open=True, elem_id="studio-expansion"):
         with gr.Row(equal_height=True):
             settings["expansion"] = gr.Radio(
-                choices=[("None", "none"), ("Local", "local"), ("LLM", "llm")],
+                choices=[("None", "none"), ("Local", "local"), ("LLM", "llm"), ("Local (instruct)", "instruct")],
                 value=defaults["expansion"],
                 label="Expansion",
                 scale=3,
@@ -77,6 +78,13 @@ def _expansion_row(services: Services, defaults: dict[str, Any], settings: dict,
             lines=2,
             max_length=int(limit_of("prompt").high),
             elem_id="studio-expanded-prompt",
+        )
+        settings["translate"] = gr.Radio(  # 18
+            choices=[("Off", "off"), ("Auto (non-Latin scripts)", "auto"), ("Always", "always")],
+            value=defaults["translate"],
+            label="Translate to English",
+            info="Before encoding, with the local instruct model: CLIP reads English only",
+            elem_id="studio-translate",
         )
         extras["expansion_note"] = gr.Markdown(
             # one translated sentence first (the page translates one marker per text), then the facts as they are
@@ -116,6 +124,7 @@ def build_layout(services: Services) -> Widgets:
                     with gr.Row():
                         stop = gr.Button("Stop", variant="stop", interactive=False, min_width=60, elem_id="studio-stop")
                         skip = gr.Button("Skip", interactive=False, min_width=60, elem_id="studio-skip")
+            build_token_counter(defaults, extras)  # 18: under the prompt
             with gr.Tabs():
                 with gr.Tab("Results", id="results"):
                     progress = gr.Markdown("Ready.", elem_id="studio-progress")

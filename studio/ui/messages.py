@@ -23,6 +23,7 @@ FIELD_LABELS = {
     "prompt": "Prompt",
     "expanded_prompt": "Expanded prompt",
     "expansion": "Expansion",
+    "translate": "Translate to English",
     "negative_prompt": "Negative prompt",
     "performance": "Performance",
     "image_count": "Image count",
