@@ -77,3 +77,33 @@ def test_a_refused_job_is_explained_in_chinese_and_a_good_one_reports_in_chinese
     steps.press("Tab")
     page.locator("#studio-generate").click()
     expect(page.locator("#studio-progress")).to_contain_text("完成：已儲存 1/1 張圖像 · 種子 5", timeout=60_000)
+
+
+def test_language_option_shows_an_english_browser_the_page_in_traditional_chinese(browser, tiny_services):
+    """`--language zh-TW`: an en-US browser gets the page, and the server's messages, in 繁體中文."""
+    import dataclasses
+    import socket
+
+    from studio.ui import build_ui
+
+    settings = dataclasses.replace(tiny_services.settings, language="zh-TW")
+    demo = build_ui(dataclasses.replace(tiny_services, settings=settings))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo.queue().launch(server_port=port, prevent_thread_lock=True, quiet=True, i18n=demo.i18n_instance)
+    context = browser.new_context(locale="en-US", viewport={"width": 1400, "height": 1000})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(demo.local_url)
+        expect(page.locator("#studio-generate")).to_have_text("生成", timeout=30_000)
+        expect(page.get_by_role("tab", name="進階")).to_be_visible()
+        expect(page.locator("#studio-progress")).to_have_text("就緒。")
+        page.get_by_label("隨機種子").uncheck()
+        page.locator("#studio-seed input").fill("x1")
+        page.locator("#studio-generate").click()
+        expect(page.locator(".toast-body")).to_contain_text("種子：'x1' 不是整數。")
+    finally:
+        context.close()
+        demo.close()

@@ -45,7 +45,8 @@ def _marked(text: Any, known: set[str]) -> Any:
 
 def localize(demo: gr.Blocks, i18n: StudioI18n) -> gr.Blocks:
     """Mark every English text of the built page that has a translation, and give `demo` its translations
-    (`mount_gradio_app` keeps them; `launch` needs `i18n=demo.i18n_instance`)."""
+    (`mount_gradio_app` keeps them; `launch` needs `i18n=demo.i18n_instance`). It runs last in `build_ui`:
+    while the page is wired a widget's `label` is still its English text; afterwards it may be a marker."""
     known = set().union(*(catalogue(locale).exact for locale in LOCALES if locale != ENGLISH))
     for block in demo.blocks.values():
         for prop in TEXT_PROPS:
