@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora", action="append", default=None, metavar="NAME[:WEIGHT]", help="a LoRA from <models-dir>/loras (repeatable)")
     parser.add_argument("--expand", choices=EXPANSION_MODES, default="none", help="prompt expansion")
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
+    # 15c: how the images of one run differ
+    parser.add_argument("--same-seed", action="store_true", help="disable seed increment: every image uses --seed")
+    parser.add_argument(
+        "--wildcards-in-order", action="store_true", help="image i takes line i of each __wildcard__ (not by seed)"
+    )
     add_llm_options(parser)
     add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
     add_image_prompt_arguments(parser)  # --image-prompt PATH:TYPE[:WEIGHT[:STOP]] (studio/control/)
@@ -74,6 +79,8 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
         "styles": tuple(args.style) if args.style is not None else None,
         "loras": tuple(parse_lora(text) for text in args.lora) if args.lora is not None else None,
         "expansion": args.expand,
+        "disable_seed_increment": args.same_seed or None,  # 15c: left out = the preset's (or neutral) value
+        "wildcards_in_order": args.wildcards_in_order or None,
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)

@@ -82,8 +82,15 @@ class GenerationRequest:
     )
     edit: EditSpec | None = field(default=None, metadata={"help": "an input-image tool (inpaint, outpaint, vary, upscale)"})
     expansion: str = field(default="none", metadata={"help": "prompt expansion: none, local or llm"})
+    # 15c: how a request's images differ (neutral False: image i uses seed + i, wildcards picked by that seed)
+    disable_seed_increment: bool = field(default=False, metadata={"help": "every image uses the seed itself, not seed + i"})
+    wildcards_in_order: bool = field(
+        default=False, metadata={"help": "image i takes line i of each __wildcard__ file, not a line picked by its seed"}
+    )
 
     def image_seed(self, index: int) -> int:
+        if self.disable_seed_increment:
+            return self.seed
         return (self.seed + index) % (MAX_SEED + 1)
 
     def for_image(self, index: int) -> GenerationRequest:

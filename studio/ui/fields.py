@@ -50,6 +50,8 @@ FIELD_NAMES = (
     "styles",
     "model",  # the base model (checkpoint) by name; switched to when the job runs
     *(name for slot in LORA_SLOTS for name in slot),
+    "disable_seed_increment",  # 15c: Advanced
+    "wildcards_in_order",  # 15c: Advanced
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -112,6 +114,12 @@ def _text(name: str, value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidRequest(name, "must be text")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequest(name, "must be on or off")
     return value
 
 
@@ -191,6 +199,8 @@ def request_from_values(
         styles=_names("styles", merged["styles"]),
         loras=loras_from_values(merged),
         performance=_choice("performance", merged["performance"], PERFORMANCE_NAMES),
+        disable_seed_increment=_flag("disable_seed_increment", merged["disable_seed_increment"]),
+        wildcards_in_order=_flag("wildcards_in_order", merged["wildcards_in_order"]),
         **panel,
     )
 
@@ -213,6 +223,8 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "expanded_prompt": "",
         "model": request.model,
         **lora_values(request.loras),
+        "disable_seed_increment": request.disable_seed_increment,
+        "wildcards_in_order": request.wildcards_in_order,
     }
 
 

@@ -82,6 +82,16 @@ def build_advanced_tab(defaults: dict[str, Any], settings: Components) -> None:
         settings["steps"] = _slider("steps", "Steps", defaults["steps"], step=1)
         settings["cfg_scale"] = _slider("cfg_scale", "Guidance (CFG)", defaults["cfg_scale"], step=0.1)
         settings["sampler"] = gr.Dropdown(choices=list(SAMPLER_NAMES), value=defaults["sampler"], label="Sampler")
+        # 15c: how the images of one request differ
+        settings["disable_seed_increment"] = gr.Checkbox(
+            value=defaults["disable_seed_increment"], label="Disable seed increment",
+            info="Every image uses the seed itself (off: image i uses seed + i)", elem_id="studio-same-seed",
+        )  # fmt: skip
+        settings["wildcards_in_order"] = gr.Checkbox(
+            value=defaults["wildcards_in_order"], label="Read wildcards in order",
+            info="Image i takes line i of each __wildcard__ file (off: a line picked by the image's seed)",
+            elem_id="studio-wildcards-in-order",
+        )  # fmt: skip
 
 
 def preview_folder(services: Services):
