@@ -95,6 +95,8 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         **{weight: 0.5 for _, weight in LORA_SLOTS},
         "lora_2": "detail",
         "lora_2_weight": -0.7,
+        "disable_seed_increment": True,  # 15c
+        "wildcards_in_order": False,
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -113,6 +115,7 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         loras=(LoraWeight("detail", -0.7),),
         performance="Lightning",
         expansion="local",
+        disable_seed_increment=True,
     )
     # text in the expanded-prompt box is the prompt exactly as edited, and nothing expands it again
     edited = request_from_values({**values, "expanded_prompt": " a lighthouse, dramatic sky "}, info)
@@ -179,6 +182,8 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "expanded_prompt": "",
         "model": info.name,
         **lora_values([LoraWeight("mine", 0.6)]),
+        "disable_seed_increment": False,  # 15c
+        "wildcards_in_order": False,
     }
     assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA
     # the loaded widgets re-make the same request (less the LoRA this studio does not have)

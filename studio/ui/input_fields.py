@@ -190,7 +190,7 @@ def edit_from_values(values: dict[str, Any], store: InputStore | None) -> EditSp
         size = _number("edit.outpaint_size", values.get("outpaint_size", defaults.outpaint_size))
         return EditSpec(
             kind="outpaint", image=image, outpaint_sides=tuple(s for s in OUTPAINT_SIDES if s in sides),
-            outpaint_size=size, **common,
+            outpaint_size=size, denoise=inpaint_controls(values)["denoise"], **common,
         ).check()  # fmt: skip
     mask = _union(painted, values.get("edit_mask"), picture.size)
     if mask is None or mask.getextrema()[1] <= 127:
