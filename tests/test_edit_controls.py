@@ -194,3 +194,19 @@ def test_controls_round_trip_the_metadata_and_old_pngs_remake_byte_for_byte(engi
     old = parse_studio_metadata(json.dumps(data))
     assert old == neutral.request
     assert np.array_equal(np.asarray(run_one(engine, old)), np.asarray(neutral.image))
+
+
+def test_cli_inpaint_controls_are_recorded(models_dir, tmp_path):
+    from studio.cli import main
+
+    picture().save(tmp_path / "in.png")
+    square_mask().save(tmp_path / "mask.png")
+    common = ["--model", "tiny", "--models-dir", str(models_dir), "--device", "cpu", "--out", str(tmp_path / "out"),
+              "--steps", "2", "--seed", "1", "--sampler", "Euler", "--prompt", "stone"]  # fmt: skip
+    controls = ["--mask-invert", "--mask-grow", "-2", "--denoise", "0.5", "--respective-field", "0.3", "--inpaint-prompt", "moss"]
+    assert main(["generate", *common, "--inpaint", str(tmp_path / "in.png"), "--mask", str(tmp_path / "mask.png"), *controls]) == 0
+    [saved] = (tmp_path / "out").glob("*/*.png")
+    request = read_request(saved)
+    assert request.prompt == "moss, stone"
+    assert (request.edit.mask_invert, request.edit.mask_grow, request.edit.denoise, request.edit.inpaint_context) == (True, -2, 0.5, 0.3)
+    assert main(["generate", *common, "--vary", "subtle", "--image", str(tmp_path / "in.png"), "--mask-invert"]) == 2
