@@ -117,7 +117,7 @@ def request_schema(default_size: tuple[int, int]) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for f in fields(GenerationRequest):
         default = getattr(GenerationRequest(), f.name)
-        kind = {str: "string", int: "integer", float: "number", tuple: "array", list: "array"}.get(
+        kind = {str: "string", int: "integer", float: "number", bool: "boolean", tuple: "array", list: "array"}.get(
             type(default), "object"
         )
         prop: dict[str, Any] = {"type": kind, "description": f.metadata.get("help", "")}

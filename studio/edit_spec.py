@@ -29,7 +29,7 @@ class EditSpec:
     image: str = field(default="", metadata={"help": "hash of the image to edit"})
     mask: str = field(default="", metadata={"help": "inpaint only: hash of the mask (white = repaint)"})
     inpaint_mode: str = field(default="default", metadata={"help": "default, improve_detail or modify_content"})
-    mask_grow: int = limited(8, Limit(0, 256), "pixels the mask (or outpaint seam) is grown by")
+    mask_grow: int = limited(8, Limit(-256, 256), "pixels the mask (or outpaint seam) is grown by; below 0 the mask is eroded")
     mask_feather: int = limited(8, Limit(0, 256), "pixels of soft edge when pasting back")
     outpaint_sides: tuple[str, ...] = field(default=(), metadata={"help": "any of left, right, top, bottom"})
     outpaint_size: float = limited(0.3, Limit(0.05, 1.0), "added per side, as a fraction of the image side")
@@ -39,6 +39,13 @@ class EditSpec:
         default="",
         metadata={"help": "inpaint/outpaint: 'base' (the base model's UNet) or the --inpaint-model used; '' = the studio's"},
     )
+    # 15c: inpaint controls and denoise overrides; each neutral value keeps the tool's own behaviour
+    mask_invert: bool = field(default=False, metadata={"help": "inpaint only: repaint the black side of the mask"})
+    denoise: float = limited(0.0, Limit(0, 1), "denoise strength of any tool; 0 = the tool's own (mode, strength, upscale)")
+    inpaint_context: float = limited(
+        0.0, Limit(0, 2), "inpaint only: respective field, context around the mask as a fraction of its box; 0 = the mode's"
+    )
+    inpaint_prompt: str = limited("", Limit(high=4000), "inpaint only: an additional prompt for the repainted area")
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -81,4 +88,16 @@ class EditSpec:
             raise InvalidRequest("edit.outpaint_sides", f"must be distinct names among: {', '.join(OUTPAINT_SIDES)}")
         if (self.kind == "outpaint") != bool(self.outpaint_sides):
             raise InvalidRequest("edit.outpaint_sides", "outpaint needs at least one side; other tools take none")
+        self._check_controls()
         return self
+
+    def _check_controls(self) -> None:
+        """The inpaint-only controls (15c) are refused on other tools rather than silently ignored."""
+        if self.kind != "inpaint":
+            for name, neutral in (("mask_invert", False), ("inpaint_context", 0.0), ("inpaint_prompt", "")):
+                if getattr(self, name) != neutral:
+                    raise InvalidRequest(f"edit.{name}", f"is for inpaint only, not {self.kind}")
+            if self.mask_grow < 0:
+                raise InvalidRequest("edit.mask_grow", f"is {self.mask_grow}; eroding (below 0) is for inpaint only")
+        if self.kind == "upscale" and self.denoise and not UPSCALE_MODES[self.upscale][1]:
+            raise InvalidRequest("edit.denoise", f"{self.upscale} is the upscale model alone; choose 1.5 or 2 to refine")

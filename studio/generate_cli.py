@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--translate", choices=TRANSLATE_MODES, default="auto", help=field_help("translate") + " (default auto)"
     )
     parser.add_argument("--out", type=Path, default=Settings().output_dir, help="output folder")
+    # 15c: how the images of one run differ
+    parser.add_argument("--same-seed", action="store_true", help="disable seed increment: every image uses --seed")
+    parser.add_argument(
+        "--wildcards-in-order", action="store_true", help="image i takes line i of each __wildcard__ (not by seed)"
+    )
     add_llm_options(parser)
     add_guidance_arguments(parser)  # --sharpness, --adm-scale-positive, ..., --clip-skip (15A)
     add_edit_arguments(parser)  # --inpaint/--mask, --outpaint, --vary, --upscale, --image (studio/edit/)
@@ -101,6 +106,8 @@ def request_from_args(args: argparse.Namespace, preset=None) -> GenerationReques
         "refiner": args.refiner,
         "refiner_switch": args.refiner_switch,
         "translate": args.translate,
+        "disable_seed_increment": args.same_seed or None,  # 15c: left out = the preset's (or neutral) value
+        "wildcards_in_order": args.wildcards_in_order or None,
     }
     if args.size:
         given["width"], given["height"] = parse_size(args.size)

@@ -82,7 +82,11 @@ def text_list(name: str, value: Any) -> tuple[str, ...]:
 
 
 def coerce(name: str, value: Any, expected: type) -> Any:
-    """An untrusted JSON value as the field's type (int, float, str); never a guess between them."""
+    """An untrusted JSON value as the field's type (int, float, str, bool); never a guess between them."""
+    if expected is bool:  # JSON's true/false only: 0, 1 or "yes" are refused, not guessed at
+        if not isinstance(value, bool):
+            raise InvalidRequest(name, "must be true or false")
+        return value
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is int and isinstance(value, float) and value.is_integer():

@@ -1,7 +1,7 @@
 """Request resolution: from what a user asked for to exactly what each image is made from.
 
 Applied once, before sampling, in this order: the performance mode's forced settings, inline
-`<lora:name:w>` tags, then per image `[[a, b]]` choices and `__wildcards__` (seeded by the image's seed),
+`<lora:name:w>` tags, then per image `[[a, b]]` arrays and `__wildcards__` (seeded by the image's seed, or in order),
 the translation to English (when asked, see studio.expansion.translation), the prompt expansion (seeded likewise)
 and the styles. Each image's resolved request has the final prompt text and no styles left to apply, so
 it is what the PNG records and re-makes the image by itself.
@@ -53,8 +53,8 @@ def resolve_images(request: GenerationRequest, libraries: PromptLibraries, size_
     images = []
     for index in range(request.image_count):
         seed = request.image_seed(index)
-        positive = libraries.wildcards.expand(prompt, seed, index)
-        negative = libraries.wildcards.expand(request.negative_prompt, seed, index)
+        positive = libraries.wildcards.expand(prompt, seed, index, request.wildcards_in_order)
+        negative = libraries.wildcards.expand(request.negative_prompt, seed, index, request.wildcards_in_order)
         translated = translate_prompt(libraries.expanders, request.translate, positive)  # 18
         positive = translated.prompt
         if request.expansion != "none":

@@ -129,8 +129,15 @@ class GenerationRequest:
     translate: str = field(default="off", metadata={"help": "translate to English first: off, auto (non-Latin scripts) or always"})
     original_prompt: str = limited("", Limit(high=4000), "the prompt as typed, when it was translated (a record)")
     english_prompt: str = limited("", Limit(high=4000), "its English translation (a record)")
+    # 15c: how a request's images differ (neutral False: image i uses seed + i, wildcards picked by that seed)
+    disable_seed_increment: bool = field(default=False, metadata={"help": "every image uses the seed itself, not seed + i"})
+    wildcards_in_order: bool = field(
+        default=False, metadata={"help": "image i takes line i of each __wildcard__ file, not a line picked by its seed"}
+    )
 
     def image_seed(self, index: int) -> int:
+        if self.disable_seed_increment:
+            return self.seed
         return (self.seed + index) % (MAX_SEED + 1)
 
     def for_image(self, index: int) -> GenerationRequest:

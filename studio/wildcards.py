@@ -1,13 +1,16 @@
 """Prompt wildcards and per-image choices.
 
 `__name__` picks one line of `name.txt` (from the user's wildcards folder, then the shipped ones), seeded by
-the image's seed, so one seed always makes the same pick. `[[a, b, c]]` gives image i of a job the i-th
-choice (cycling), the way Fooocus's array syntax lets one job sweep over options. Wildcard files may use
-other wildcards, a few levels deep.
+the image's seed, so one seed always makes the same pick; read in order, image i takes line i (cycling).
+`[[a, b, c]]` arrays (Fooocus's syntax) sweep one job over options: the arrays of a text form a Cartesian
+product, numbered with the first array changing fastest, and image i takes combination i (cycling), so
+`[[a, b]] [[x, y, z]]` with an image count of 6 makes every pair once. Wildcard files may use other
+wildcards, a few levels deep.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -41,17 +44,42 @@ class WildcardLibrary:
                     return lines
         raise InvalidRequest("prompt", f"__{name}__ names no wildcard file; known: {', '.join(self.names()) or 'none'}")
 
-    def expand(self, text: str, seed: int, index: int) -> str:
-        """The text with `[[...]]` choices made for image `index` and `__name__` wildcards filled for `seed`."""
-        text = CHOICES.sub(lambda match: _choice(match.group(1), index), text)
+    def expand(self, text: str, seed: int, index: int, in_order: bool = False) -> str:
+        """The text with `[[...]]` arrays set to combination `index` and `__name__` wildcards filled: each
+        with a line picked by `seed`, or, `in_order`, with line `index` of its file."""
+        text = apply_arrays(text, index)
         rng = random.Random(seed)
+
+        def pick(match: re.Match) -> str:
+            lines = self.lines(match.group(1))
+            return lines[index % len(lines)] if in_order else rng.choice(lines)
+
         for _ in range(MAX_DEPTH):
             if not WILDCARD.search(text):
                 break
-            text = WILDCARD.sub(lambda match: rng.choice(self.lines(match.group(1))), text)
+            text = WILDCARD.sub(pick, text)
         return text
 
 
-def _choice(options: str, index: int) -> str:
-    choices = [option.strip() for option in options.split(",")]
-    return choices[index % len(choices)]
+def array_options(text: str) -> list[list[str]]:
+    """The options of each `[[...]]` array in `text`, in order."""
+    return [[option.strip() for option in match.group(1).split(",")] for match in CHOICES.finditer(text)]
+
+
+def combination_count(text: str) -> int:
+    """How many distinct prompts the arrays of `text` make (1 without arrays): the image count that makes
+    each exactly once."""
+    return math.prod(len(options) for options in array_options(text))
+
+
+def apply_arrays(text: str, index: int) -> str:
+    """`text` with its arrays set to combination `index` of their Cartesian product (first array fastest)."""
+    remaining = index % combination_count(text)
+
+    def choose(match: re.Match) -> str:
+        nonlocal remaining
+        options = [option.strip() for option in match.group(1).split(",")]
+        remaining, chosen = divmod(remaining, len(options))
+        return options[chosen]
+
+    return CHOICES.sub(choose, text)

@@ -107,6 +107,8 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         "refiner": "No refiner",
         "refiner_switch": 0.8,
         "translate": "always",
+        "disable_seed_increment": True,  # 15c
+        "wildcards_in_order": False,
     }
     assert set(values) == set(FIELD_NAMES)
     request = request_from_values(values, info)
@@ -128,6 +130,7 @@ def test_request_from_values_reads_widgets_by_name(tiny_services):
         sharpness=2.0,
         clip_skip=1,
         translate="always",
+        disable_seed_increment=True,
     )
     # text in the expanded-prompt box is the prompt exactly as edited, and nothing expands it again
     edited = request_from_values({**values, "expanded_prompt": " a lighthouse, dramatic sky "}, info)
@@ -212,6 +215,8 @@ def test_load_parameters_fills_every_field_from_a_saved_png(tiny_services, store
         "vae": "Checkpoint's own",
         "refiner": "No refiner",
         "refiner_switch": 0.8,
+        "disable_seed_increment": False,  # 15c
+        "wildcards_in_order": False,
     }
     assert values["lora_1"] == "mine" and values["lora_2"] == NO_LORA
     # the loaded widgets re-make the same request (less the LoRA this studio does not have)

@@ -1,12 +1,14 @@
 """Command-line options of the input-image tools (`describe` is in describe_cli.py).
 
 `generate` gains `--inpaint IMG --mask MASK [--inpaint-mode]`, `--outpaint left,right [--outpaint-size]`,
-`--vary subtle|strong`, `--upscale 1.5|2|fast2` (the last three take the picture from `--image`).
+`--vary subtle|strong`, `--upscale 1.5|2|fast2` (the last three take the picture from `--image`), and the
+controls `--mask-invert`, `--mask-grow -N` (erode), `--denoise`, `--respective-field`, `--inpaint-prompt`.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from pathlib import Path
 
 from studio.inputs import InputStore, decode_image
@@ -19,8 +21,9 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mask", type=Path, help="inpaint mask: white = repaint, same size as the image")
     group.add_argument("--inpaint-mode", choices=tuple(INPAINT_MODES), default="default")
     group.add_argument(
-        "--mask-grow", type=int, default=EditSpec.mask_grow, help="pixels the mask / outpaint seam grows"
-    )
+        "--mask-grow", type=int, default=EditSpec.mask_grow,
+        help=f"pixels the mask / outpaint seam grows ({_limit('mask_grow')}; below 0 erodes the inpaint mask)",
+    )  # fmt: skip
     group.add_argument("--mask-feather", type=int, default=EditSpec.mask_feather, help="pixels of soft paste-back edge")
     group.add_argument(
         "--outpaint", metavar="SIDES", help="extend --image on sides, e.g. left,right (of left,right,top,bottom)"
@@ -33,6 +36,22 @@ def add_edit_arguments(parser: argparse.ArgumentParser) -> None:
         "--upscale", choices=tuple(UPSCALE_MODES), help="enlarge --image (fast2: the upscale model only)"
     )
     group.add_argument("--image", type=Path, help="the picture for --outpaint, --vary or --upscale")
+    # 15c: inpaint controls and the denoise override (each left out = the tool's own behaviour)
+    group.add_argument("--mask-invert", action="store_true", help="inpaint the black side of --mask instead")
+    group.add_argument(
+        "--denoise", type=float, default=EditSpec.denoise,
+        help=f"denoise strength of the tool ({_limit('denoise')}); 0 = the mode's, vary strength's or upscale's own",
+    )  # fmt: skip
+    group.add_argument(
+        "--respective-field", type=float, default=EditSpec.inpaint_context,
+        help=f"inpaint context around the mask, a fraction of its box ({_limit('inpaint_context')}); 0 = the mode's",
+    )  # fmt: skip
+    group.add_argument("--inpaint-prompt", default="", help="inpaint: a prompt added for the repainted area")
+
+
+def _limit(name: str) -> str:
+    limit = next(f.metadata["limit"] for f in fields(EditSpec) if f.name == name)
+    return f"{limit.low:g} to {limit.high:g}"
 
 
 def read_image(path: Path, field: str):
@@ -60,7 +79,10 @@ def edit_from_args(args: argparse.Namespace, inputs: InputStore) -> EditSpec | N
         if args.mask is None:
             raise InvalidRequest("--mask", "--inpaint needs a mask image (white = repaint)")
         image, mask = read_image(args.inpaint, "--inpaint"), read_image(args.mask, "--mask")
-        values = {"mask": inputs.put(mask), "inpaint_mode": args.inpaint_mode}
+        values = {
+            "mask": inputs.put(mask), "inpaint_mode": args.inpaint_mode, "mask_invert": args.mask_invert,
+            "inpaint_context": args.respective_field, "inpaint_prompt": args.inpaint_prompt,
+        }  # fmt: skip
     else:
         if args.image is None:
             raise InvalidRequest("--image", f"--{kind} needs --image IMG")
@@ -74,6 +96,10 @@ def edit_from_args(args: argparse.Namespace, inputs: InputStore) -> EditSpec | N
             values.update(vary_strength=args.vary)
         else:
             values.update(upscale=args.upscale)
+    for option, name in (("--mask-invert", "mask_invert"), ("--respective-field", "respective_field"), ("--inpaint-prompt", "inpaint_prompt")):
+        if kind != "inpaint" and getattr(args, name):
+            raise InvalidRequest(option, f"is used with --inpaint only, not --{kind}")
     return EditSpec(
-        kind=kind, image=inputs.put(image), mask_grow=args.mask_grow, mask_feather=args.mask_feather, **values
-    ).check()
+        kind=kind, image=inputs.put(image), mask_grow=args.mask_grow, mask_feather=args.mask_feather,
+        denoise=args.denoise, **values,
+    ).check()  # fmt: skip

@@ -16,9 +16,12 @@ from PIL import Image, ImageFilter
 from studio.types import InvalidRequest, Limit
 
 
-def mask_array(mask: Image.Image, image_size: tuple[int, int], field: str = "edit.mask") -> np.ndarray:
-    """A boolean (H, W) array, True where the image is repainted (white; a transparent layer counts as black).
-    Raises InvalidRequest naming `field` for a wrong size, an empty mask or one that covers everything."""
+def mask_array(
+    mask: Image.Image, image_size: tuple[int, int], field: str = "edit.mask", invert: bool = False
+) -> np.ndarray:
+    """A boolean (H, W) array, True where the image is repainted (white; a transparent layer counts as black;
+    black instead when `invert`). Raises InvalidRequest naming `field` for a wrong size, an empty mask or one
+    that covers everything."""
     if mask.size != tuple(image_size):
         raise InvalidRequest(
             field, f"is {mask.size[0]}x{mask.size[1]}; it must be the image's size, {image_size[0]}x{image_size[1]}"
@@ -27,6 +30,10 @@ def mask_array(mask: Image.Image, image_size: tuple[int, int], field: str = "edi
     if "A" in mask.getbands():
         value = value * np.asarray(mask.getchannel("A"), dtype=np.float32) / 255.0
     selected = value > 127.5
+    if invert:
+        selected = ~selected
+        if not selected.any():
+            raise InvalidRequest(field, "is all white, so inverted it repaints nothing; paint less, or do not invert")
     if not selected.any():
         raise InvalidRequest(field, "is empty (no white pixels); paint the area to repaint in white")
     if selected.all():
@@ -41,6 +48,22 @@ def grow(mask: np.ndarray, pixels: int) -> np.ndarray:
     tensor = torch.from_numpy(mask.astype(np.float32))[None, None]
     grown = torch.nn.functional.max_pool2d(tensor, 2 * pixels + 1, stride=1, padding=pixels)
     return grown[0, 0].numpy() > 0.5
+
+
+def grow_or_erode(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow a boolean mask by `pixels`, or erode it by `-pixels` (its complement grown); raises InvalidRequest
+    naming `edit.mask_grow` when eroding leaves nothing to repaint."""
+    if pixels >= 0:
+        return grow(mask, pixels)
+    eroded = ~grow(~mask, -pixels)
+    if not eroded.any():
+        raise InvalidRequest("edit.mask_grow", f"is {pixels}: eroding by {-pixels} pixels leaves nothing to repaint")
+    return eroded
+
+
+def repaint_area(mask: Image.Image, image_size: tuple[int, int], edit) -> np.ndarray:
+    """Where an inpaint `edit` repaints: its mask read (inverted if asked), then grown or eroded."""
+    return grow_or_erode(mask_array(mask, image_size, invert=edit.mask_invert), edit.mask_grow)
 
 
 def feather(grown: np.ndarray, pixels: int) -> np.ndarray:

@@ -59,7 +59,10 @@ def resolve_edit(engine, request: GenerationRequest) -> GenerationRequest:
     edit = request.edit.check()
     width, height = output_size(engine, edit)
     if edit.kind == "inpaint":
-        masks.mask_array(engine.inputs.get(edit.mask, "edit.mask"), (width, height))
+        masks.repaint_area(engine.inputs.get(edit.mask, "edit.mask"), (width, height), edit)
+        if edit.inpaint_prompt:  # folded into the prompt here, so the recorded request re-makes it as it is
+            prompt = ", ".join(text for text in (edit.inpaint_prompt, request.prompt) if text.strip())
+            request, edit = replace(request, prompt=prompt), replace(edit, inpaint_prompt="")
     if edit.kind in ("inpaint", "outpaint"):  # record which UNet inpaints, so the metadata re-makes it
         chosen = resolve_inpaint_model(edit.inpaint_model, engine.manager.settings.inpaint_model)
         edit = replace(edit, inpaint_model=chosen)
@@ -83,19 +86,21 @@ def edit_stage(engine, request: GenerationRequest, plan: SamplingPlan) -> None:
     info = engine.manager.info
     if edit.kind in ("inpaint", "outpaint"):
         if edit.kind == "inpaint":
-            grown = masks.grow(masks.mask_array(engine.inputs.get(edit.mask, "edit.mask"), image.size), edit.mask_grow)
+            grown = masks.repaint_area(engine.inputs.get(edit.mask, "edit.mask"), image.size, edit)
             strength, context = INPAINT_MODES[edit.inpaint_mode]
+            context = edit.inpaint_context or context
         else:
             image, grown = extend_canvas(image, edit.outpaint_sides, edit.outpaint_size, edit.mask_grow)
             strength, context = OUTPAINT_STRENGTH, INPAINT_MODES["default"][1]
+        strength = edit.denoise or strength
         plan.unet = inpaint_unet_for(engine.manager, request)
         _inpaint(
             plan, request, image, grown, masks.feather(grown, edit.mask_feather), strength, context, info.native_sizes
         )
     elif edit.kind == "vary":
-        _img2img(plan, request, image, VARY_STRENGTHS[edit.vary_strength], info)
+        _img2img(plan, request, image, edit.denoise or VARY_STRENGTHS[edit.vary_strength], info)
     else:
-        _upscale(engine, plan, request, image, edit.upscale)
+        _upscale(engine, plan, request, image, edit.upscale, edit.denoise)
 
 
 def _inpaint(plan, request, image, grown, weights, strength, context, native_sizes) -> None:
@@ -124,8 +129,8 @@ def _img2img(plan, request, image, strength, info) -> None:
         plan.finish_hooks.append(lambda decoded: decoded.resize(image.size, Image.Resampling.LANCZOS))
 
 
-def _upscale(engine, plan, request, image, mode) -> None:
-    _scale, denoise = UPSCALE_MODES[mode]
+def _upscale(engine, plan, request, image, mode, denoise_override: float = 0.0) -> None:
+    denoise = denoise_override or UPSCALE_MODES[mode][1]
     size = (request.width, request.height)
     info = engine.manager.info
     plan.mode = "img2img"

@@ -63,6 +63,8 @@ FIELD_NAMES = (
     "refiner",  # 15B: the refiner checkpoint by name, and where it takes over (Models tab)
     "refiner_switch",
     "translate",  # 18: off, auto or always; the page starts on auto
+    "disable_seed_increment",  # 15c: Advanced
+    "wildcards_in_order",  # 15c: Advanced
 )
 _SIZE_VALUE = re.compile(r"^\s*(\d+)\s*[x×]\s*(\d+)\s*$")
 
@@ -125,6 +127,12 @@ def _text(name: str, value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise InvalidRequest(name, "must be text")
+    return value
+
+
+def _flag(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidRequest(name, "must be on or off")
     return value
 
 
@@ -212,6 +220,8 @@ def request_from_values(
         refiner=refiner_from_widget(merged["refiner"]),
         refiner_switch=_number("refiner_switch", merged["refiner_switch"]),
         translate=_choice("translate", merged["translate"], TRANSLATE_MODES),
+        disable_seed_increment=_flag("disable_seed_increment", merged["disable_seed_increment"]),
+        wildcards_in_order=_flag("wildcards_in_order", merged["wildcards_in_order"]),
         **panel,
     )
 
@@ -242,6 +252,8 @@ def values_from_request(request: GenerationRequest) -> dict[str, Any]:
         "vae": vae_widget_value(request.vae),
         "refiner": refiner_widget_value(request.refiner),
         "refiner_switch": request.refiner_switch,
+        "disable_seed_increment": request.disable_seed_increment,
+        "wildcards_in_order": request.wildcards_in_order,
     }
 
 

@@ -110,4 +110,6 @@ def seeds_text(request: GenerationRequest) -> str:
     """The job's seeds in full (gallery captions are too narrow for a 19-digit seed): image i uses seed + i."""
     if request.image_count == 1:
         return f"seed {request.seed}"
+    if request.disable_seed_increment:
+        return f"seed {request.seed} for each image"
     return f"seeds {request.seed} to {request.image_seed(request.image_count - 1)}"

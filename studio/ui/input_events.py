@@ -18,7 +18,7 @@ from studio.types import IMAGE_PROMPT_DEFAULTS, EditSpec, InvalidRequest
 from studio.ui.events import job_runner, wire_job
 from studio.ui.fields import parse_size, request_from_values
 from studio.ui.guard import guarded
-from studio.ui.input_fields import INPUT_TABS, IP_SLOTS, editor_value, store_image
+from studio.ui.input_fields import INPUT_TABS, IP_SLOTS, denoise_value, editor_value, store_image
 from studio.ui.input_panel import UOV_TOOLS
 from studio.ui.messages import labelled, readable_text
 from studio.ui.session import Session
@@ -79,7 +79,8 @@ def uov_handler(services: Services, run_job, label: str):
             raise InvalidRequest("uov_image", f"{label} needs a picture: upload one or select a result")
         values = {**values, "input_tab": "vary_upscale"}  # the inpaint editor is not this tool's
         request = request_from_values(values, services.manager.info, services.engine.inputs)
-        edit = EditSpec(image=store_image(services.engine.inputs, picture, "edit.image"), **tool).check()
+        denoise = denoise_value("edit.denoise", values.get("uov_denoise", 0.0))  # 15c: 0 = the tool's own
+        edit = EditSpec(image=store_image(services.engine.inputs, picture, "edit.image"), denoise=denoise, **tool).check()
         request = replace(request, edit=edit, image_count=1 if tool["kind"] == "upscale" else request.image_count)
         yield from run_job(session, request, label)
 

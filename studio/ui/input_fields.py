@@ -43,6 +43,8 @@ IP_SLOTS = tuple(
     for i in range(1, MAX_IMAGE_PROMPTS + 1)
 )
 EDIT_FIELDS = ("inpaint_mode", "mask_grow", "mask_feather", "outpaint_sides", "outpaint_size")
+# 15c: the inpaint controls (EditSpec's names), and the Vary/Upscale tab's denoise override
+INPAINT_CONTROLS = ("mask_invert", "denoise", "inpaint_context", "inpaint_prompt")
 INPUT_FIELD_NAMES = (
     "input_image",
     "input_tab",
@@ -52,6 +54,8 @@ INPUT_FIELD_NAMES = (
     *EDIT_FIELDS,
     "uov_image",  # the Vary/Upscale tab's image; its buttons run the tool (see input_events.py)
     *ENHANCE_FIELD_NAMES,  # 16: the Enhance checkbox and its regions (studio/ui/enhance_fields.py)
+    *INPAINT_CONTROLS,
+    "uov_denoise",  # EditSpec.denoise of the Vary/Upscale buttons
 )
 DEFAULT_SLOT_TYPE = "ImagePrompt"
 
@@ -74,6 +78,7 @@ def default_input_values() -> dict[str, Any]:
     values.update({name: getattr(spec, name) for name in EDIT_FIELDS})
     values["outpaint_sides"] = list(spec.outpaint_sides)
     values.update(default_enhance_values())  # 16
+    values.update({name: getattr(spec, name) for name in INPAINT_CONTROLS}, uov_denoise=spec.denoise)
     return values
 
 
@@ -193,7 +198,7 @@ def edit_from_values(values: dict[str, Any], store: InputStore | None) -> EditSp
         size = _number("edit.outpaint_size", values.get("outpaint_size", defaults.outpaint_size))
         return EditSpec(
             kind="outpaint", image=image, outpaint_sides=tuple(s for s in OUTPAINT_SIDES if s in sides),
-            outpaint_size=size, **common,
+            outpaint_size=size, denoise=inpaint_controls(values)["denoise"], **common,
         ).check()  # fmt: skip
     mask = _union(painted, values.get("edit_mask"), picture.size)
     if mask is None or mask.getextrema()[1] <= 127:
@@ -202,7 +207,30 @@ def edit_from_values(values: dict[str, Any], store: InputStore | None) -> EditSp
     if mode not in INPAINT_MODES:
         raise InvalidRequest("edit.inpaint_mode", f"'{mode}' is unknown; choose one of: {', '.join(INPAINT_MODES)}")
     binary = mask.point(lambda v: 255 if v > 127 else 0)
-    return EditSpec(kind="inpaint", image=image, mask=store.put(binary), inpaint_mode=mode, **common).check()
+    controls = inpaint_controls(values)
+    return EditSpec(kind="inpaint", image=image, mask=store.put(binary), inpaint_mode=mode, **common, **controls).check()
+
+
+def inpaint_controls(values: dict[str, Any]) -> dict[str, Any]:
+    """EditSpec's inpaint controls from the tab's widgets (15c); a missing one takes its neutral default."""
+    defaults = EditSpec()
+    invert = values.get("mask_invert", defaults.mask_invert)
+    if not isinstance(invert, bool):
+        raise InvalidRequest("edit.mask_invert", "must be on or off")
+    prompt = values.get("inpaint_prompt") or ""
+    if not isinstance(prompt, str):
+        raise InvalidRequest("edit.inpaint_prompt", "must be text")
+    return {
+        "mask_invert": invert,
+        "denoise": denoise_value("edit.denoise", values.get("denoise", defaults.denoise)),
+        "inpaint_context": denoise_value("edit.inpaint_context", values.get("inpaint_context", defaults.inpaint_context)),
+        "inpaint_prompt": prompt,
+    }
+
+
+def denoise_value(name: str, value: Any) -> float:
+    number = _number(name, value)
+    return 0.0 if number is None else number
 
 
 def _whole(name: str, value: Any) -> int:
@@ -253,11 +281,12 @@ def input_values_from_request(request: GenerationRequest, store: InputStore) -> 
             values["input_tab"] = "inpaint"
             values["edit_image"] = editor_value(picture)
             values["edit_mask"] = fetch(edit.mask, "inpaint mask") if edit.mask else None
-            values.update({name: getattr(edit, name) for name in EDIT_FIELDS})
+            values.update({name: getattr(edit, name) for name in EDIT_FIELDS + INPAINT_CONTROLS})
             values["outpaint_sides"] = list(edit.outpaint_sides)
         else:
             values["input_tab"] = "vary_upscale"
             values["uov_image"] = picture
+            values["uov_denoise"] = edit.denoise
             choice = f"Vary ({edit.vary_strength})" if edit.kind == "vary" else f"Upscale ({edit.upscale})"
             warnings.append(
                 f"The image was made with {choice}: press that button in the Vary/Upscale tab to re-make it."

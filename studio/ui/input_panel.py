@@ -113,7 +113,7 @@ def _inpaint_tab(defaults: dict, inputs: dict) -> TextMaskRow:
             height=140, scale=1, elem_id="studio-edit-mask",
         ))  # fmt: skip
     with gr.Row():
-        inputs["mask_grow"] = _slider(edit_limit("mask_grow"), "Grow mask (px)", defaults["mask_grow"], 1)
+        inputs["mask_grow"] = _slider(edit_limit("mask_grow"), "Grow (+) / erode (−) mask (px)", defaults["mask_grow"], 1)
         inputs["mask_feather"] = _slider(edit_limit("mask_feather"), "Feather edge (px)", defaults["mask_feather"], 1)
     with gr.Row(equal_height=True):
         inputs["outpaint_sides"] = gr.CheckboxGroup(
@@ -124,7 +124,30 @@ def _inpaint_tab(defaults: dict, inputs: dict) -> TextMaskRow:
         inputs["outpaint_size"] = _slider(
             edit_limit("outpaint_size"), "Added per side (fraction of the side)", defaults["outpaint_size"], 0.05
         )
+    _inpaint_controls(defaults, inputs)
     return text_mask
+
+
+def _inpaint_controls(defaults: dict, inputs: dict) -> None:
+    """15c: Fooocus's inpaint controls; each at 0 / off / empty keeps the method's own behaviour."""
+    with gr.Accordion("Inpaint controls", open=False, elem_id="studio-inpaint-controls"):
+        inputs["inpaint_prompt"] = gr.Textbox(
+            value=defaults["inpaint_prompt"], label="Inpaint prompt", lines=1,
+            info="Added before the prompt, for what to paint in the masked area", max_length=int(edit_limit("inpaint_prompt").high),
+            elem_id="studio-inpaint-prompt",
+        )  # fmt: skip
+        with gr.Row():
+            inputs["mask_invert"] = gr.Checkbox(
+                value=defaults["mask_invert"], label="Invert mask (repaint what is not painted)", elem_id="studio-mask-invert"
+            )
+            inputs["denoise"] = _slider(
+                edit_limit("denoise"), "Denoise strength (0 = the method's)", defaults["denoise"], 0.01,
+                elem_id="studio-inpaint-denoise",
+            )  # fmt: skip
+            inputs["inpaint_context"] = _slider(
+                edit_limit("inpaint_context"), "Respective field (context; 0 = the method's, 0.618 default)",
+                defaults["inpaint_context"], 0.001, elem_id="studio-respective-field",
+            )  # fmt: skip
 
 
 def build_input_panel(inputs: dict[str, Any]) -> InputPanel:
@@ -143,6 +166,10 @@ def build_input_panel(inputs: dict[str, Any]) -> InputPanel:
                 label="Picture (or select one in the results)", type="pil", image_mode="RGB",
                 sources=["upload", "clipboard"], height=300, elem_id="studio-uov-image",
             ))  # fmt: skip
+            inputs["uov_denoise"] = _slider(  # 15c
+                edit_limit("denoise"), "Denoise strength (0 = the button's own: subtle 0.5, strong 0.85, upscale 0.382)",
+                defaults["uov_denoise"], 0.01, elem_id="studio-uov-denoise",
+            )  # fmt: skip
             with gr.Row():
                 uov_buttons = {
                     label: gr.Button(label, size="sm", elem_id=f"studio-uov-{index}")

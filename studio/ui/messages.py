@@ -46,7 +46,7 @@ FIELD_LABELS = {
     "edit": "Input image",
     "edit.image": "Input image",
     "edit.mask": "Inpaint mask",
-    "edit.mask_grow": "Grow mask",
+    "edit.mask_grow": "Grow (+) / erode (−) mask",
     "edit.mask_feather": "Feather edge",
     "edit.inpaint_mode": "Inpaint method",
     "edit.outpaint_sides": "Outpaint",
@@ -62,6 +62,14 @@ FIELD_LABELS = {
     "refiner": "Refiner",
     "refiner_switch": "Refiner switch",
     **ENHANCE_FIELD_LABELS,  # 16: Enhance and Mask from text
+    # 15c
+    "disable_seed_increment": "Disable seed increment",
+    "wildcards_in_order": "Read wildcards in order",
+    "edit.mask_invert": "Invert mask",
+    "edit.denoise": "Denoise strength",
+    "edit.inpaint_context": "Respective field",
+    "edit.inpaint_prompt": "Inpaint prompt",
+    "uov_denoise": "Vary / Upscale denoise",
 }
 _PART_LABELS = {"image": "", "type": " type", "weight": " weight", "stop_at": " stop at", "skip_preprocess": ""}
 _IMAGE_PROMPT = re.compile(r"^image_prompts\[(\d+)\](?:\.(\w+))?$")

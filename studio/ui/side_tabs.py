@@ -100,6 +100,16 @@ def build_advanced_tab(defaults: dict[str, Any], settings: Components) -> None:
             info="The noise schedule; 'default' is the sampler's own (e.g. Karras for 'DPM++ 2M SDE Karras')",
             elem_id="studio-scheduler",
         )
+        # 15c: how the images of one request differ
+        settings["disable_seed_increment"] = gr.Checkbox(
+            value=defaults["disable_seed_increment"], label="Disable seed increment",
+            info="Every image uses the seed itself (off: image i uses seed + i)", elem_id="studio-same-seed",
+        )  # fmt: skip
+        settings["wildcards_in_order"] = gr.Checkbox(
+            value=defaults["wildcards_in_order"], label="Read wildcards in order",
+            info="Image i takes line i of each __wildcard__ file (off: a line picked by the image's seed)",
+            elem_id="studio-wildcards-in-order",
+        )  # fmt: skip
 
 
 def preview_folder(services: Services):
