@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,7 +86,8 @@ class EmbeddingTokens:
 
     def __init__(self, library: EmbeddingLibrary):
         self.library = library
-        self._encoders: tuple = ()  # the text encoders the tokens below were added to
+        # The text encoders the tokens below were added to, weakly: a model switched away from must be freed.
+        self._encoders: tuple = ()
         self._tokens: dict[str, str] = {}  # name -> its tokens, as prompt text
 
     def prompt_text(self, pipeline, text: str) -> str:
@@ -94,8 +96,8 @@ class EmbeddingTokens:
         if not names:
             return text
         encoders = (pipeline.text_encoder, pipeline.text_encoder_2)
-        if self._encoders != encoders:  # another model: its tokenizers know none of them yet
-            self._encoders, self._tokens = encoders, {}
+        if tuple(ref() for ref in self._encoders) != encoders:  # another model: its tokenizers know none yet
+            self._encoders, self._tokens = tuple(weakref.ref(encoder) for encoder in encoders), {}
         for name in names:
             if name not in self._tokens:
                 self._tokens[name] = self._add(pipeline, name)
