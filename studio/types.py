@@ -195,6 +195,9 @@ GUIDANCE_FIELDS = (
     "freeu_s2",
     "clip_skip",
 )
+# Fooocus's own starting look, which the page starts with. A request that leaves these out stays neutral, so
+# scripts, API clients and old PNGs keep making the images they made before.
+FOOOCUS_LOOK = {"sharpness": 2.0, "adm_scale_positive": 1.5, "adm_scale_negative": 0.8, "adm_scale_end": 0.3, "adaptive_cfg": 7.0}
 
 
 def _loras(value: Any) -> tuple[LoraWeight, ...]:

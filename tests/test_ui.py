@@ -240,3 +240,12 @@ def test_preview_is_enlarged_with_whole_pixels_and_progress_names_image_and_step
     assert big.shape == (320, 240, 3) and np.array_equal(big[::40, ::40], small)
     assert scaled_preview(None) is None
     assert progress_text(ProgressEvent(1, 2, 3, 4)) == "Image 2/2 · step 3/4"
+
+
+def test_the_page_starts_with_fooocus_look_while_a_request_without_it_stays_neutral(app_url, client):
+    from studio.types import FOOOCUS_LOOK
+    from studio.ui.guidance_fields import GUIDANCE_LABELS
+
+    sliders = {english_label(c["props"]["label"]): c["props"] for c in client.config["components"] if c.get("type") == "slider"}
+    assert {name: sliders[GUIDANCE_LABELS[name]]["value"] for name in FOOOCUS_LOOK} == FOOOCUS_LOOK
+    assert all(getattr(GenerationRequest(), name) != value for name, value in FOOOCUS_LOOK.items() if name != "adm_scale_end")

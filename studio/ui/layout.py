@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
-from studio.types import limit_of
+from studio.types import FOOOCUS_LOOK, limit_of
 from studio.ui.banner import BANNER_CSS, banner_html
 from studio.ui.compare_tab import CompareWidgets, build_compare_tab
 from studio.ui.fields import FIELD_NAMES, default_values
@@ -95,7 +95,7 @@ def _expansion_row(services: Services, defaults: dict[str, Any], settings: dict,
 
 def build_layout(services: Services) -> Widgets:
     info = services.manager.info
-    defaults = default_values(info)
+    defaults = {**default_values(info), **FOOOCUS_LOOK}
     if services.settings.preset:  # `app.py --preset NAME`: the page starts with the preset's settings
         from studio.presets import get_preset
         from studio.ui.preset_fields import preset_widget_values
