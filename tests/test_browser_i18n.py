@@ -17,6 +17,8 @@ PROPER_NAMES = re.compile(
     r"SDXL Studio|tiny|cpu|float32|LoRA|LLM|CFG|PNG|API|Gradio|Quality|Speed|Extreme Speed|Lightning|Hyper-SD"
     r"|DPM\+\+ 2M SDE Karras|\d+×\d+|noir|watercolor|anime|python -m studio style-previews|<models-dir>/\w+"
     r"|http\S+|llama3\.2|\$OPENAI_API_KEY|i\b"
+    r"|OpenCLIP ViT-bigG|CLIP ViT-L|CLIP|FreeU|ADM|TSNR|SDXL|Fooocus|A1111|JPEG|WebP|VAE"  # encoders, methods, formats
+    r"|“default”|「default」|Karras"  # scheduler names
 )
 
 

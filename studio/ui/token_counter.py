@@ -12,6 +12,7 @@ import gradio as gr
 
 from studio.token_count import TokenCounter
 from studio.ui.guard import guarded
+from studio.ui.i18n import say
 
 
 def encoded_text(prompt: Any, expanded_prompt: Any) -> str:
@@ -33,7 +34,7 @@ def wire_token_counter(settings: dict[str, Any], extras: dict[str, Any]) -> None
     counter: TokenCounter = extras["token_counter"]
 
     def count(prompt: Any, expanded_prompt: Any) -> str:
-        return counter.summary(encoded_text(prompt, expanded_prompt))
+        return say(counter.summary(encoded_text(prompt, expanded_prompt)))  # in the page's language
 
     boxes = [settings["prompt"], settings["expanded_prompt"]]
     for box in boxes:
