@@ -95,8 +95,8 @@ def test_closing_the_preset_list_without_a_choice_changes_nothing(page):
 @pytest.mark.parametrize(
     ("name", "content", "sentence"),
     [
-        ("plain.png", "png without metadata", "Load parameters: this PNG holds no studio settings"),
-        ("fake.png", b"this is a text file, renamed .png\n" * 20, "Load parameters: the file is not a PNG image."),
+        ("plain.png", "png without metadata", "Load parameters: this image holds no settings"),
+        ("fake.png", b"this is a text file, renamed .png\n" * 20, "Load parameters: the file is not a PNG, JPEG or WebP image."),
     ],
     ids=["png-without-settings", "text-renamed-png"],
 )

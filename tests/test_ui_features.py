@@ -17,7 +17,7 @@ from studio.outputs import read_request
 from studio.presets import Preset, load_presets
 from studio.style_previews import default_preview_dir, preview_path
 from studio.tiny import save_tiny_gpt2
-from studio.types import InvalidRequest, LoraWeight
+from studio.types import GUIDANCE_FIELDS, InvalidRequest, LoraWeight
 from studio.ui.compare_tab import compare_handler
 from studio.ui.extra_events import expand_handler, preset_handler
 from studio.ui.fields import FIELD_NAMES, default_values, request_from_values
@@ -49,7 +49,7 @@ def test_a_preset_sets_exactly_its_fields(tiny_services):
     assert "aspect_ratio" not in values and any("does not offer" in w for w in warnings)
     assert set(values) == {"performance", "steps", "cfg_scale", "sampler", "negative_prompt", "styles"} | {
         name for name in FIELD_NAMES if name.startswith("lora_")
-    }
+    } | set(GUIDANCE_FIELDS)
 
 
 def test_choosing_a_preset_with_an_absent_model_warns_and_keeps_the_loaded_one(tiny_services):
