@@ -14,4 +14,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 
 export HF_HUB_OFFLINE=1 HF_HUB_DISABLE_TELEMETRY=1 GRADIO_ANALYTICS_ENABLED=False
-python3 -m pytest "$@"
+# Two workers, each running whole files (module fixtures stay shared); `-n 0` runs in one process.
+python3 -m pytest -n 2 --dist loadfile "$@"
