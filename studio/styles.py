@@ -185,7 +185,8 @@ def _tidy(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", text).strip(_SEPARATORS)
 
 
-def _read_file(path: Path) -> list[Style]:
+def read_style_list(path: Path) -> list:
+    """A style file's JSON list, size-capped and parsed as JSON only; StyleError names the file otherwise."""
     if path.stat().st_size > MAX_FILE_BYTES:
         raise StyleError(f"{path}: is larger than {MAX_FILE_BYTES} bytes")
     try:
@@ -196,8 +197,15 @@ def _read_file(path: Path) -> list[Style]:
         raise StyleError(
             f"{path}: is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
         ) from None
+    except RecursionError:
+        raise StyleError(f"{path}: nests too deep to be a style list") from None
     if not isinstance(data, list):
         raise StyleError(f"{path}: must hold a JSON list of styles, not {type(data).__name__}")
+    return data
+
+
+def _read_file(path: Path) -> list[Style]:
+    data = read_style_list(path)
     family = path.stem
     if not re.fullmatch(r"[a-z0-9_]+", family):
         raise StyleError(f"{path}: a style file's name must be lower-case letters, digits and underscores")

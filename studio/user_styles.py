@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from studio.styles import STYLES_DIR, Style, StyleError, StyleLibrary, _read_entry, slug
+from studio.styles import STYLES_DIR, Style, StyleError, StyleLibrary, _read_entry, read_style_list, slug
 
 USER_STYLES_FOLDER = "styles"  # under the models folder
 MAX_USER_FILES = 200
@@ -69,22 +69,7 @@ def load_styles(user_folder: Path | str | None, shipped: Path | str = STYLES_DIR
 
 def read_user_file(path: Path) -> list[Style]:
     """A user's style file, each entry checked as the shipped ones are (negative_prompt may be missing)."""
-    import json
-
-    from studio.styles import MAX_FILE_BYTES
-
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise StyleError(f"{path}: is larger than {MAX_FILE_BYTES} bytes")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise StyleError(f"{path}: is not UTF-8 text") from None
-    except json.JSONDecodeError as error:
-        raise StyleError(f"{path}: is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
-    except RecursionError:
-        raise StyleError(f"{path}: nests too deep to be a style list") from None
-    if not isinstance(data, list):
-        raise StyleError(f"{path}: must hold a JSON list of styles, not {type(data).__name__}")
+    data = read_style_list(path)
     family = user_family(path)
     entries = [{"negative_prompt": "", **entry} if isinstance(entry, dict) else entry for entry in data]
     return [_read_entry(path, index, entry, family) for index, entry in enumerate(entries)]

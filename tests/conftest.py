@@ -131,3 +131,24 @@ def browser():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def widgets(tiny_services):
+    """The page's widgets, built on the tiny studio, for handler tests that need no server."""
+    import gradio as gr
+
+    from studio.ui.layout import build_layout
+
+    with gr.Blocks():
+        return build_layout(tiny_services)
+
+
+@pytest.fixture(scope="module")
+def jobs(tiny_services):
+    """A job queue on the tiny studio, closed after the module."""
+    from studio.jobqueue import JobQueue
+
+    queue = JobQueue(tiny_services.engine, tiny_services.store).start()
+    yield queue
+    queue.close()

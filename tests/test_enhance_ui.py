@@ -4,13 +4,11 @@ top-right quadrant whatever the words (studio/segment/tiny_models.py)."""
 
 from __future__ import annotations
 
-import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
 
 from studio.enhance_spec import EnhanceRegion, EnhanceSpec
-from studio.jobqueue import JobQueue
 from studio.outputs import read_request
 from studio.types import InvalidRequest
 from studio.ui.enhance_fields import default_enhance_values
@@ -19,25 +17,11 @@ from studio.ui.events import generate_handler, job_runner, load_handler
 from studio.ui.fields import request_from_values
 from studio.ui.guard import guarded
 from studio.ui.input_fields import editor_parts
-from studio.ui.layout import build_layout
 from studio.ui.messages import user_message
 from studio.ui.session import Owners, Session
 from tests.test_edit import picture
 
 FAST = {"aspect_ratio": "64x64", "steps": 2, "cfg_scale": 5.0, "sampler": "Euler", "random_seed": False, "seed": "9"}
-
-
-@pytest.fixture(scope="module")
-def widgets(tiny_services):
-    with gr.Blocks():
-        return build_layout(tiny_services)
-
-
-@pytest.fixture(scope="module")
-def jobs(tiny_services):
-    queue = JobQueue(tiny_services.engine, tiny_services.store).start()
-    yield queue
-    queue.close()
 
 
 def region_values(index=1, **parts) -> dict:

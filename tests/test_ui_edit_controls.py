@@ -10,29 +10,14 @@ import gradio as gr
 import pytest
 from PIL import Image
 
-from studio.jobqueue import JobQueue
 from studio.outputs import read_request
 from studio.types import EditSpec, InvalidRequest
 from studio.ui.events import generate_handler, job_runner, load_handler
 from studio.ui.fields import request_from_values
 from studio.ui.input_events import uov_handler
-from studio.ui.layout import build_layout
 from studio.ui.messages import FIELD_LABELS
 from studio.ui.session import Owners, Session
 from tests.test_ui_inputs import FAST, finished_paths, painted_layer, picture
-
-
-@pytest.fixture(scope="module")
-def widgets(tiny_services):
-    with gr.Blocks():
-        return build_layout(tiny_services)
-
-
-@pytest.fixture(scope="module")
-def jobs(tiny_services):
-    queue = JobQueue(tiny_services.engine, tiny_services.store).start()
-    yield queue
-    queue.close()
 
 
 def inpaint_values(**controls):

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
 
-from studio.jobqueue import JobQueue
 from studio.outputs import read_request
 from studio.types import IMAGE_PROMPT_DEFAULTS, EditSpec, GenerationRequest, ImagePrompt, InvalidRequest
 from studio.ui.events import generate_handler, job_runner, load_handler
@@ -18,7 +16,6 @@ from studio.ui.fields import request_from_values
 from studio.ui.guard import guarded
 from studio.ui.input_events import describe_handler, slot_preview, slot_type_defaults, uov_handler, use_as_input
 from studio.ui.input_fields import default_input_values, editor_value
-from studio.ui.layout import build_layout
 from studio.ui.session import Owners, Session
 
 FAST = {"aspect_ratio": "64x64", "steps": 2, "cfg_scale": 5.0, "sampler": "Euler", "random_seed": False, "seed": "7"}
@@ -37,19 +34,6 @@ def painted_layer(box=(24, 20, 40, 36), size=(64, 64)) -> Image.Image:
     layer = Image.new("RGBA", size, (0, 0, 0, 0))
     layer.paste((255, 255, 255, 255), box)
     return layer
-
-
-@pytest.fixture(scope="module")
-def widgets(tiny_services):
-    with gr.Blocks():
-        return build_layout(tiny_services)
-
-
-@pytest.fixture(scope="module")
-def jobs(tiny_services):
-    queue = JobQueue(tiny_services.engine, tiny_services.store).start()
-    yield queue
-    queue.close()
 
 
 def finished_paths(updates: list[dict], widgets) -> list[str]:
