@@ -224,14 +224,16 @@ def test_api_takes_the_settings_and_refuses_bad_ones_naming_the_field(url):
 def test_the_advanced_tab_has_a_slider_per_setting_with_its_declared_limit(app_url):
     from gradio_client import Client
 
+    from studio.types import FOOOCUS_LOOK
     from studio.ui.guidance_fields import GUIDANCE_LABELS
+    from tests.test_ui import english_label
 
     config = Client(app_url, verbose=False).config
-    sliders = {c["props"].get("label"): c["props"] for c in config["components"] if c.get("type") == "slider"}
+    sliders = {english_label(c["props"].get("label")): c["props"] for c in config["components"] if c.get("type") == "slider"}
     for name, label in GUIDANCE_LABELS.items():
         limit = limit_of(name)
         assert (sliders[label]["minimum"], sliders[label]["maximum"]) == (limit.low, limit.high), name
-        assert sliders[label]["value"] == getattr(GenerationRequest(), name)
+        assert sliders[label]["value"] == FOOOCUS_LOOK.get(name, getattr(GenerationRequest(), name)), "the page starts with Fooocus's look"
 
 
 def test_the_look_cost_benchmark_times_every_variant_against_neutral(tiny_services):
