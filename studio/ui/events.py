@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 # queue holds; the queue, not gradio, decides the order and says "queue full".
 QUEUE_CONCURRENCY = {"concurrency_id": "studio-jobs", "concurrency_limit": DEFAULT_MAX_QUEUED + 1}
 HISTORY_LIMIT = 120
+# Stop waits this long for the job to end before it says "Stopping…" (see `stop` in wire_events).
+STOP_NOTICE_AFTER_S = 2.0
 
 
 def gallery_caption(record: ImageRecord) -> str:
@@ -273,7 +275,11 @@ def wire_events(services: Services, widgets: Widgets, jobs: JobQueue, owners: Ow
     def stop(session: Session) -> str | Any:
         if session.job is None:
             return gr.skip()
-        jobs.cancel(session.job.id, session.owner)
+        job = jobs.cancel(session.job.id, session.owner)
+        # A job that ends at once reports "Stopped: …" through its own stream; a "Stopping…" sent after that
+        # would be the last word on the page, so it is shown only while the job is still finishing its step.
+        if jobs.wait_finished(job, STOP_NOTICE_AFTER_S):
+            return gr.skip()
         return say("Stopping after this step; finished images are kept…")
 
     def skip(session: Session) -> str | Any:
