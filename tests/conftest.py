@@ -134,6 +134,16 @@ def browser():
 
 
 @pytest.fixture(scope="module")
+def page(browser, app_url):
+    """The tiny studio's page at a desktop size, one per module (its tests run in order on it)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(app_url)
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
 def widgets(tiny_services):
     """The page's widgets, built on the tiny studio, for handler tests that need no server."""
     import gradio as gr

@@ -20,15 +20,6 @@ COMPARE_SCREENSHOT = SCREENSHOT.with_name("screenshot-compare.png")
 PROMPT = "a lighthouse on a cliff at dusk, oil painting"
 
 
-@pytest.fixture(scope="module")
-def page(browser, app_url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(30_000)
-    page.goto(app_url)
-    yield page
-    page.close()
-
-
 def test_load_parameters_then_generate_in_a_real_browser(page, tiny_services, tmp_path):
     expect = sync_api.expect
     info = tiny_services.manager.info

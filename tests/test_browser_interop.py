@@ -16,15 +16,6 @@ pytestmark = pytest.mark.browser
 SHOT = Path("/tmp/15d-browser.png")
 
 
-@pytest.fixture(scope="module")
-def page(browser, app_url):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(30_000)
-    page.goto(app_url)
-    yield page
-    page.close()
-
-
 def test_user_style_webp_output_and_a_fooocus_image_in_a_real_browser(page, tiny_services, tmp_path):
     expect = sync_api.expect
     folder = user_styles_folder(tiny_services.settings.models_dir)
